@@ -1,0 +1,674 @@
+//! The loop: per workload per tick, collect -> predict -> decide -> act.
+//!
+//! Workloads run concurrently (bounded), each in its own task so that one failing or
+//! panicking workload is reported and skipped while the others go on. A tick evaluates the
+//! fitted model on a recent window; the full uplift measurement and fit run at refit time
+//! (at start, then every `refit_interval` of clock time). Missing or stale metrics, or a
+//! failed predictor, hold the current capacity: nothing scales down on missing data.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use futures_util::StreamExt;
+use prescale_collector::{EventCalendar, MetricSource, Signal};
+use prescale_core::{Decision, Forecast, ReplicaState, ScheduledEvent, SharedClock, UpliftTable, WorkloadRef};
+use prescale_predictor::llm::{LlmConfig, LlmPredictor, StructuredOutputMemory};
+use prescale_predictor::{EventAware, Fallback, FitConfig, Model, PredictRequest, Predictor};
+use prescale_provisioner::{ActuationOutcome, Actuator, DecisionMemory, PodCapacity, Policy, PolicyConfig, decide};
+use tokio::sync::Mutex;
+
+use crate::accuracy::LiveAccuracy;
+use crate::config::{DaemonConfig, LlmSettings, Mode, PredictorKind, Setting, WorkloadConfig};
+use crate::history::{History, align_down};
+use crate::recent::RecentLevel;
+use crate::state::{DaemonState, DecisionRecord, Plan, Planner, WorkloadEntry, WorkloadStatus};
+use crate::DaemonError;
+
+/// Pod startup assumed while `startup: auto` has nothing learned.
+const DEFAULT_STARTUP_SECS: u32 = 120;
+/// Per-pod throughput samples needed before `capacity_per_pod: auto` is trusted.
+const MIN_CAPACITY_SAMPLES: usize = 30;
+/// Per-pod throughput samples kept.
+const MAX_CAPACITY_SAMPLES: usize = 20_000;
+/// History the cold-start baseline averages.
+const RECENT_LEVEL_WINDOW_MINUTES: i64 = 60;
+/// Window of history sent with each predict request (the fitted model warms up on 2 days).
+const PREDICT_WINDOW_DAYS: i64 = 8;
+/// How soon a failed fit is retried.
+const FIT_RETRY_MINUTES: i64 = 30;
+/// Steps re-read at each tick, so late samples fill earlier gaps.
+const REREAD_STEPS: i64 = 5;
+/// Scored points in the live accuracy window.
+const ACCURACY_WINDOW: usize = 1440;
+
+/// Loop-wide settings, from the configuration.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Time between ticks.
+    pub tick: Duration,
+    /// Time between fits.
+    pub refit: Duration,
+    /// Workloads handled at once.
+    pub concurrency: usize,
+    /// History step in seconds.
+    pub step_secs: u32,
+    /// A newest point older than this is missing.
+    pub stale_after: Duration,
+    /// History points kept per workload.
+    pub history_len: usize,
+    /// Deadline of one metrics query.
+    pub metrics_timeout: std::time::Duration,
+    /// Deadline of one predictor call.
+    pub predict_timeout: std::time::Duration,
+    /// The LLM endpoint, for workloads with `predictor: llm`.
+    pub llm: Option<LlmSettings>,
+}
+
+impl EngineSettings {
+    /// Settings from a validated configuration.
+    pub fn from_config(config: &DaemonConfig) -> Self {
+        let tick = Duration::from_std(config.tick_interval).unwrap_or(Duration::seconds(30));
+        let step_secs = u32::try_from(config.metrics.step.as_secs()).unwrap_or(60).max(1);
+        let history_len = (config.history_retention.as_secs() / u64::from(step_secs)).max(1) as usize;
+        Self {
+            tick,
+            refit: Duration::from_std(config.refit_interval).unwrap_or(Duration::hours(6)),
+            concurrency: config.concurrency,
+            step_secs,
+            stale_after: Duration::from_std(config.metrics.stale_after).unwrap_or(Duration::minutes(3)),
+            history_len,
+            metrics_timeout: config.metrics.timeout,
+            // The predictor must leave room for the rest of the tick.
+            predict_timeout: (config.tick_interval / 2).max(std::time::Duration::from_secs(1)),
+            llm: config.llm.clone(),
+        }
+    }
+}
+
+/// What the engine needs for one workload besides its configuration.
+pub struct WorkloadParts {
+    /// Where its request rate comes from (requests per second); `None` when metrics are off.
+    pub metrics: Option<Arc<dyn MetricSource>>,
+    /// Reads its replicas and applies decisions (never asked to apply in forecast-only mode).
+    pub actuator: Arc<dyn Actuator>,
+    /// History that seeds the daemon's own (requests per step, on the daemon's step).
+    pub seed: Option<prescale_core::TimeSeries>,
+    /// A predictor to use instead of the one built from the configuration and the fitted model.
+    pub predictor: Option<Arc<dyn Predictor>>,
+}
+
+impl WorkloadParts {
+    /// Parts with an actuator only: no metrics, no seed, the configured predictor.
+    pub fn new(actuator: Arc<dyn Actuator>) -> Self {
+        Self { metrics: None, actuator, seed: None, predictor: None }
+    }
+}
+
+/// A fitted model with what it was fitted with.
+struct Fitted {
+    model: Arc<Model>,
+    llm: Option<Arc<LlmPredictor>>,
+}
+
+/// One workload's loop state.
+struct Runtime {
+    entry: Arc<WorkloadEntry>,
+    metrics: Option<Arc<dyn MetricSource>>,
+    actuator: Arc<dyn Actuator>,
+    predictor_override: Option<Arc<dyn Predictor>>,
+    history: History,
+    fitted: Option<Fitted>,
+    uplift: UpliftTable,
+    last_fit_attempt: Option<DateTime<Utc>>,
+    memory: DecisionMemory,
+    per_pod_rps: VecDeque<f64>,
+    accuracy: LiveAccuracy,
+    output_memory: StructuredOutputMemory,
+    llm_tokens_seen: u64,
+}
+
+/// The result of one tick.
+#[derive(Debug, Clone, Default)]
+pub struct TickReport {
+    /// Decisions taken, per workload.
+    pub decisions: BTreeMap<WorkloadRef, Decision>,
+    /// Workloads whose tick failed, with why.
+    pub failures: BTreeMap<WorkloadRef, String>,
+}
+
+/// The scaling loop over every configured workload.
+pub struct Engine {
+    state: Arc<DaemonState>,
+    clock: SharedClock,
+    settings: EngineSettings,
+    runtimes: BTreeMap<WorkloadRef, Arc<Mutex<Runtime>>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine over the workloads of `state`, with `parts` for each of them.
+    /// Calendar files are read now: a bad one stops the start.
+    pub fn new(
+        state: Arc<DaemonState>,
+        settings: EngineSettings,
+        mut parts: BTreeMap<WorkloadRef, WorkloadParts>,
+    ) -> Result<Self, DaemonError> {
+        let clock = state.clock().clone();
+        let now = clock.now();
+        let mut runtimes = BTreeMap::new();
+        for entry in state.workloads() {
+            let w = entry.config.workload.clone();
+            let part = parts.remove(&w).ok_or_else(|| DaemonError::Stage {
+                stage: "engine",
+                message: format!("no metric source or actuator was built for {w}"),
+            })?;
+            entry.set_file_events(read_calendars(&entry.config)?);
+            let history = match &part.seed {
+                Some(seed) => History::seeded(settings.step_secs, settings.history_len, seed)?,
+                None => History::new(settings.step_secs, settings.history_len, now)?,
+            };
+            let runtime = Runtime {
+                entry: entry.clone(),
+                metrics: part.metrics,
+                actuator: part.actuator,
+                predictor_override: part.predictor,
+                history,
+                fitted: None,
+                uplift: UpliftTable::default(),
+                last_fit_attempt: None,
+                memory: DecisionMemory::new(),
+                per_pod_rps: VecDeque::new(),
+                accuracy: LiveAccuracy::new(ACCURACY_WINDOW),
+                output_memory: StructuredOutputMemory::new(),
+                llm_tokens_seen: 0,
+            };
+            runtimes.insert(w, Arc::new(Mutex::new(runtime)));
+        }
+        Ok(Self { state, clock, settings, runtimes })
+    }
+
+    /// The shared state.
+    pub fn state(&self) -> &Arc<DaemonState> {
+        &self.state
+    }
+
+    /// One tick over every workload, concurrently up to the configured bound.
+    pub async fn tick(&self) -> TickReport {
+        let started = Instant::now();
+        let now = self.clock.now();
+        let tasks = self.runtimes.iter().map(|(w, runtime)| {
+            let runtime = runtime.clone();
+            let state = self.state.clone();
+            let settings = self.settings.clone();
+            let w = w.clone();
+            async move {
+                let task = tokio::spawn(async move {
+                    let mut runtime = runtime.lock_owned().await;
+                    runtime.tick(now, &settings, &state).await
+                });
+                (w, task.await)
+            }
+        });
+        let results: Vec<_> = futures_util::stream::iter(tasks).buffer_unordered(self.settings.concurrency.max(1)).collect().await;
+        let mut report = TickReport::default();
+        for (w, result) in results {
+            match result {
+                Ok(Ok(decision)) => {
+                    report.decisions.insert(w, decision);
+                }
+                Ok(Err(message)) => {
+                    tracing::warn!(workload = %w, error = %message, "workload tick failed; the others go on");
+                    report.failures.insert(w, message);
+                }
+                Err(join) => {
+                    let message = format!("the workload's tick panicked: {join}");
+                    tracing::error!(workload = %w, error = %message);
+                    self.state.metrics().record_failure(&w, "panic");
+                    if let Some(entry) = self.state.workload(&w) {
+                        let mut status = entry.status();
+                        status.last_error = Some(message.clone());
+                        status.updated_at = Some(now);
+                        entry.set_status(status);
+                    }
+                    report.failures.insert(w, message);
+                }
+            }
+        }
+        self.state.metrics().observe_tick(started.elapsed().as_secs_f64());
+        report
+    }
+
+    /// Tick until `shutdown` resolves; a tick in progress is finished first.
+    pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            let started = self.clock.now();
+            let report = self.tick().await;
+            self.state.set_ready();
+            tracing::info!(
+                decisions = report.decisions.len(),
+                failures = report.failures.len(),
+                "tick finished"
+            );
+            let wait = (started + self.settings.tick - self.clock.now()).max(Duration::zero());
+            tokio::select! {
+                _ = self.clock.sleep(wait) => {}
+                _ = &mut shutdown => {
+                    tracing::info!("shutdown requested; the loop stops");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Planner for Engine {
+    async fn plan(&self, workload: &WorkloadRef, extra_events: Vec<ScheduledEvent>) -> Result<Plan, DaemonError> {
+        let runtime = self.runtimes.get(workload).ok_or_else(|| DaemonError::Stage {
+            stage: "planner",
+            message: format!("workload {workload} is not configured"),
+        })?;
+        let runtime = runtime.lock().await;
+        runtime.plan(self.clock.now(), &self.settings, extra_events).await
+    }
+}
+
+/// Read a workload's calendar files.
+fn read_calendars(config: &WorkloadConfig) -> Result<Vec<ScheduledEvent>, DaemonError> {
+    let mut events = Vec::new();
+    for path in &config.events {
+        let calendar = EventCalendar::from_path(path)
+            .map_err(|e| DaemonError::Input { file: path.display().to_string(), message: e.to_string() })?;
+        events.extend(calendar.all().iter().cloned());
+    }
+    Ok(events)
+}
+
+/// The LLM predictor's configuration from the daemon's settings.
+pub fn llm_config(settings: &LlmSettings, tick: std::time::Duration) -> LlmConfig {
+    let mut config = LlmConfig::new(settings.endpoint.clone(), settings.model.clone());
+    match &settings.api_key {
+        Some(crate::config::SecretSource::Env(var)) => config.api_key_env = Some(var.clone()),
+        Some(crate::config::SecretSource::File(path)) => config.api_key_file = Some(path.clone()),
+        None => {}
+    }
+    config.connect_timeout = settings.connect_timeout;
+    config.request_timeout = settings.request_timeout;
+    config.max_deadline = settings.max_deadline;
+    config.tick = tick;
+    config
+}
+
+/// Build the predictor of `kind` over an optional fitted model.
+pub(crate) fn build_predictor(
+    kind: PredictorKind,
+    model: Option<&Arc<Model>>,
+    llm: Option<&Arc<LlmPredictor>>,
+    uplift: &UpliftTable,
+    deadline: std::time::Duration,
+) -> Arc<dyn Predictor> {
+    let recent: Arc<dyn Predictor> = Arc::new(RecentLevel::new(Duration::minutes(RECENT_LEVEL_WINDOW_MINUTES)));
+    let baseline: Arc<dyn Predictor> = match model {
+        Some(model) => Arc::new(Fallback::new(model.clone(), recent, deadline)),
+        None => recent,
+    };
+    match (kind, llm) {
+        (PredictorKind::Statistical, _) => baseline,
+        (PredictorKind::Llm, Some(llm)) => llm.clone(),
+        // Until an LLM predictor is built (no fit yet), the event-aware predictor answers.
+        (PredictorKind::StatisticalEvents | PredictorKind::Llm, _) => {
+            Arc::new(EventAware::new(baseline, uplift.clone()))
+        }
+    }
+}
+
+/// The policy of a workload, or why there is none yet.
+pub(crate) fn policy_for(
+    config: &WorkloadConfig,
+    settings_tick: Duration,
+    step_secs: u32,
+    learned_capacity_rps: Option<f64>,
+) -> Result<Policy, String> {
+    let rps = match config.capacity_per_pod {
+        Setting::Fixed(rps) => rps,
+        Setting::Auto => learned_capacity_rps.ok_or_else(|| {
+            "capacity_per_pod is auto and not learned yet (needs observed load with Ready pods)".to_string()
+        })?,
+    };
+    let startup = config.startup.or_learned(std::time::Duration::from_secs(u64::from(DEFAULT_STARTUP_SECS)));
+    let policy = PolicyConfig {
+        target_utilization: config.target_utilization,
+        pod_startup_secs: u32::try_from(startup.as_secs()).unwrap_or(u32::MAX),
+        tick_secs: u32::try_from(settings_tick.num_seconds()).unwrap_or(60).max(1),
+        scale_down_stabilization_secs: u32::try_from(config.stabilization_window.as_secs()).unwrap_or(u32::MAX),
+        max_scale_down_fraction: config.max_scale_down_fraction,
+        ..PolicyConfig::new(
+            PodCapacity::from_requests_per_second(rps, step_secs),
+            config.min_replicas,
+            config.max_replicas,
+        )
+    };
+    policy.build().map_err(|e| e.to_string())
+}
+
+impl Runtime {
+    fn workload(&self) -> &WorkloadRef {
+        &self.entry.config.workload
+    }
+
+    fn learned_capacity(&self) -> Option<f64> {
+        (self.per_pod_rps.len() >= MIN_CAPACITY_SAMPLES)
+            .then(|| self.per_pod_rps.iter().copied().fold(0.0, f64::max))
+            .filter(|c| *c > 0.0)
+    }
+
+    fn fit_due(&self, now: DateTime<Utc>, refit: Duration) -> bool {
+        match self.last_fit_attempt {
+            None => true,
+            Some(last) if self.fitted.is_none() => now - last >= Duration::minutes(FIT_RETRY_MINUTES).min(refit),
+            Some(last) => now - last >= refit,
+        }
+    }
+
+    /// Measure uplifts and fit the model on the history before `now` (CPU-heavy: off the runtime).
+    async fn refit(&mut self, now: DateTime<Utc>, settings: &EngineSettings, state: &DaemonState) {
+        self.last_fit_attempt = Some(now);
+        match read_calendars(&self.entry.config) {
+            Ok(events) => self.entry.set_file_events(events),
+            Err(e) => tracing::warn!(workload = %self.workload(), error = %e, "calendar files unreadable; keeping the events read before"),
+        }
+        let events = self.entry.all_events().await;
+        let history = self.history.series().before(now);
+        let joined = tokio::task::spawn_blocking(move || {
+            let uplift = prescale_features::uplift_table(&history, &events, &prescale_features::UpliftConfig::default());
+            let table = uplift.as_ref().cloned().unwrap_or_default();
+            let config = FitConfig { fit_time: Some(now), ..FitConfig::default() };
+            let model = prescale_predictor::fit(&history, &events, &table, &config);
+            (uplift.map_err(|e| e.to_string()), model.map_err(|e| e.to_string()))
+        })
+        .await;
+        let (uplift, model) = match joined {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::error!(workload = %self.workload(), error = %e, "fit task failed");
+                return;
+            }
+        };
+        match uplift {
+            Ok(table) => self.uplift = table,
+            Err(e) => tracing::info!(workload = %self.workload(), reason = %e, "no uplift table measured"),
+        }
+        match model {
+            Ok(model) => {
+                let model = Arc::new(model);
+                tracing::info!(workload = %self.workload(), rel_mae = ?model.rel_mae(), "model fitted");
+                let llm = self.build_llm(&model, settings, state);
+                self.fitted = Some(Fitted { model, llm });
+            }
+            Err(e) => {
+                tracing::info!(workload = %self.workload(), reason = %e, "no model fitted; forecasts use the recent level");
+                state.metrics().record_failure(self.workload(), "fit");
+            }
+        }
+    }
+
+    fn build_llm(&self, model: &Arc<Model>, settings: &EngineSettings, state: &DaemonState) -> Option<Arc<LlmPredictor>> {
+        if self.entry.config.predictor != PredictorKind::Llm {
+            return None;
+        }
+        let llm = settings.llm.as_ref()?;
+        let config = llm_config(llm, settings.tick.to_std().unwrap_or_default());
+        let baseline = build_predictor(PredictorKind::Statistical, Some(model), None, &self.uplift, settings.predict_timeout);
+        let fallback =
+            build_predictor(PredictorKind::StatisticalEvents, Some(model), None, &self.uplift, settings.predict_timeout);
+        match LlmPredictor::new(config, baseline, fallback, state.clock().clone()) {
+            Ok(p) => Some(Arc::new(p.with_output_memory(self.output_memory.clone()))),
+            Err(e) => {
+                tracing::error!(workload = %self.workload(), error = %e, "cannot build the LLM predictor; statistical+events answers");
+                state.metrics().record_failure(self.workload(), "llm-config");
+                None
+            }
+        }
+    }
+
+    fn predictor(&self, settings: &EngineSettings) -> Arc<dyn Predictor> {
+        if let Some(p) = &self.predictor_override {
+            return p.clone();
+        }
+        build_predictor(
+            self.entry.config.predictor,
+            self.fitted.as_ref().map(|f| &f.model),
+            self.fitted.as_ref().and_then(|f| f.llm.as_ref()),
+            &self.uplift,
+            settings.predict_timeout,
+        )
+    }
+
+    fn request(&self, now: DateTime<Utc>, events: Vec<ScheduledEvent>) -> PredictRequest {
+        let at = align_down(now, self.history.step_secs());
+        let history = self.history.series().window(at - Duration::days(PREDICT_WINDOW_DAYS), at);
+        let horizon = self.entry.config.horizon.as_secs() / u64::from(self.history.step_secs());
+        PredictRequest {
+            history,
+            events,
+            uplift: self.uplift.clone(),
+            at,
+            horizon_steps: usize::try_from(horizon).unwrap_or(60).max(1),
+        }
+    }
+
+    async fn predict(&self, request: &PredictRequest, settings: &EngineSettings) -> Result<Forecast, String> {
+        let predictor = self.predictor(settings);
+        match tokio::time::timeout(settings.predict_timeout, predictor.predict(request)).await {
+            Ok(Ok(forecast)) => Ok(forecast),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no forecast within {:?}", settings.predict_timeout)),
+        }
+    }
+
+    /// Read the newest samples into the history; `Err` names what is missing.
+    async fn collect(&mut self, now: DateTime<Utc>, settings: &EngineSettings) -> Result<(), String> {
+        self.history.extend_to(now);
+        let Some(source) = &self.metrics else {
+            return Ok(());
+        };
+        let step = Duration::seconds(i64::from(settings.step_secs));
+        let to = self.history.end();
+        let from = (to - step * REREAD_STEPS as i32).max(self.history.series().start());
+        if from >= to {
+            return Ok(());
+        }
+        let query = source.range(self.workload(), Signal::RequestRate, from, to, step);
+        let series = match tokio::time::timeout(settings.metrics_timeout, query).await {
+            Ok(Ok(series)) => series,
+            Ok(Err(e)) => return Err(format!("metrics unavailable: {e}")),
+            Err(_) => return Err(format!("metrics query timed out after {:?}", settings.metrics_timeout)),
+        };
+        let per_step = f64::from(settings.step_secs);
+        for (i, v) in series.values().iter().enumerate() {
+            if let Some(rps) = v {
+                self.history.set(series.timestamp(i), rps * per_step);
+            }
+        }
+        Ok(())
+    }
+
+    /// One tick; `Err` when nothing could be decided (the replicas could not be read).
+    async fn tick(&mut self, now: DateTime<Utc>, settings: &EngineSettings, state: &DaemonState) -> Result<Decision, String> {
+        let w = self.workload().clone();
+        let metrics = state.metrics();
+        let replicas = match self.actuator.current(&w).await {
+            Ok(r) => r,
+            Err(e) => {
+                metrics.record_failure(&w, "cluster");
+                let message = format!("cannot read replicas: {e}");
+                let mut status = self.entry.status();
+                status.last_error = Some(message.clone());
+                status.updated_at = Some(now);
+                self.entry.set_status(status);
+                return Err(message);
+            }
+        };
+
+        let mut problems = Vec::new();
+        if let Err(e) = self.collect(now, settings).await {
+            metrics.record_failure(&w, "metrics");
+            problems.push(e);
+        }
+        let observed = self.history.latest(now, settings.stale_after);
+        match observed {
+            Some((t, load)) => {
+                self.accuracy.observe(t, load, self.history.day_before(t));
+                metrics.set_accuracy(&w, self.accuracy.rel_mae(), self.accuracy.bias());
+                if replicas.ready > 0 {
+                    self.per_pod_rps.push_back(load / f64::from(settings.step_secs) / f64::from(replicas.ready));
+                    while self.per_pod_rps.len() > MAX_CAPACITY_SAMPLES {
+                        self.per_pod_rps.pop_front();
+                    }
+                }
+            }
+            None if self.metrics.is_some() => problems.push("no fresh request-rate sample".to_string()),
+            None => {}
+        }
+
+        if self.fit_due(now, settings.refit) {
+            self.refit(now, settings, state).await;
+        }
+
+        let events = self.entry.all_events().await;
+        let request = self.request(now, events);
+        let started = Instant::now();
+        let forecast = self.predict(&request, settings).await;
+        if self.entry.config.predictor == PredictorKind::Llm {
+            let fell_back = forecast.as_ref().map_or(true, |f| f.source.is_fallback());
+            let tokens = self.fitted.as_ref().and_then(|f| f.llm.as_ref()).map(|llm| {
+                let stats = llm.stats();
+                let total = stats.prompt_tokens + stats.completion_tokens;
+                let delta = total.saturating_sub(self.llm_tokens_seen);
+                self.llm_tokens_seen = total;
+                delta
+            });
+            metrics.record_llm(&w, started.elapsed().as_secs_f64(), fell_back, tokens);
+        }
+        let forecast = match forecast {
+            Ok(f) => Some(f),
+            Err(e) => {
+                metrics.record_failure(&w, "predictor");
+                problems.push(format!("predictor failed: {e}"));
+                None
+            }
+        };
+
+        let observed_state = ReplicaState { observed_load: observed.map(|(_, v)| v), ..replicas };
+        let policy = policy_for(&self.entry.config, settings.tick, settings.step_secs, self.learned_capacity());
+        let mut decision = match &policy {
+            Ok(policy) => decide(forecast.as_ref(), &observed_state, policy, &mut self.memory, now),
+            Err(why) => Decision::new(now, replicas.spec, replicas.spec, format!("holding {} replicas: {why}", replicas.spec)),
+        };
+        let missing_input = forecast.is_none() || observed_state.observed_load.is_none();
+        if missing_input && decision.target < replicas.spec {
+            // Never scale down on missing data, whatever bound asked for it.
+            decision = Decision::new(
+                now,
+                replicas.spec,
+                replicas.spec,
+                format!("holding {} replicas: inputs are missing ({})", replicas.spec, decision.explanation),
+            );
+        }
+        if !problems.is_empty() {
+            decision.explanation = format!("{} [{}]", decision.explanation, problems.join("; "));
+        }
+
+        let mut applied = false;
+        let mut act_error = None;
+        if self.entry.config.mode != Mode::ForecastOnly {
+            match self.actuator.apply(&w, &decision).await {
+                Ok(outcome) => {
+                    applied = matches!(outcome, ActuationOutcome::Scaled { .. } | ActuationOutcome::FloorSet { .. })
+                }
+                Err(e) => {
+                    metrics.record_failure(&w, "actuator");
+                    act_error = Some(format!("cannot apply the decision: {e}"));
+                }
+            }
+        }
+
+        if let (Some(f), Ok(policy)) = (&forecast, &policy) {
+            let target = align_down(now + policy.lead_time(), f.step_secs);
+            if let Some(p) = f.point_at(target) {
+                let per_sec = f64::from(f.step_secs.max(1));
+                metrics.set_forecast(&w, p.p50 / per_sec, p.p90 / per_sec);
+                self.accuracy.record_forecast(target, p.p50);
+            }
+        }
+        metrics.record_decision(&w, replicas.spec, decision.target, decision.direction);
+        tracing::info!(
+            workload = %w,
+            mode = self.entry.config.mode.as_str(),
+            current = decision.current,
+            target = decision.target,
+            applied,
+            explanation = %decision.explanation,
+            "decision"
+        );
+        state.log_decision(DecisionRecord {
+            workload: w.clone(),
+            mode: self.entry.config.mode,
+            decision: decision.clone(),
+            applied,
+            source: forecast.as_ref().map(|f| f.source.to_string()),
+        });
+        let last_error = act_error.clone().or_else(|| (!problems.is_empty()).then(|| problems.join("; ")));
+        self.entry.set_status(WorkloadStatus {
+            replicas: Some(observed_state),
+            forecast,
+            decision: Some(decision.clone()),
+            last_error,
+            updated_at: Some(now),
+        });
+        match act_error {
+            Some(e) => Err(e),
+            None => Ok(decision),
+        }
+    }
+
+    /// A what-if plan: the same forecast and policy with `extra` events, touching no state.
+    async fn plan(&self, now: DateTime<Utc>, settings: &EngineSettings, extra: Vec<ScheduledEvent>) -> Result<Plan, DaemonError> {
+        let mut events = self.entry.all_events().await;
+        events.extend(extra);
+        let request = self.request(now, events);
+        let forecast = self
+            .predict(&request, settings)
+            .await
+            .map_err(|message| DaemonError::Stage { stage: "predictor", message })?;
+        let replicas = match self.entry.status().replicas {
+            Some(r) => r,
+            None => {
+                let mut r = self.actuator.current(self.workload()).await.map_err(|e| DaemonError::Stage {
+                    stage: "cluster",
+                    message: e.to_string(),
+                })?;
+                r.observed_load = self.history.latest(now, settings.stale_after).map(|(_, v)| v);
+                r
+            }
+        };
+        let decision = match policy_for(&self.entry.config, settings.tick, settings.step_secs, self.learned_capacity()) {
+            Ok(policy) => {
+                // A copy of the memory: a what-if must not move the stabilization window.
+                let mut memory = self.memory.clone();
+                decide(Some(&forecast), &replicas, &policy, &mut memory, now)
+            }
+            Err(why) => Decision::new(now, replicas.spec, replicas.spec, format!("holding {} replicas: {why}", replicas.spec)),
+        };
+        Ok(Plan { forecast, decision })
+    }
+}

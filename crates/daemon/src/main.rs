@@ -1,0 +1,2 @@
+//! prescaled.
+fn main() {}

@@ -1,0 +1,15 @@
+//! prescale-harness: tools that drive prescale's stages end to end on real data.
+//!
+//! - [`backtest`]: replay a real trace through each scaling policy (prescale, the Kubernetes
+//!   HPA, reference and predictive baselines, perfect foresight) in a fast discrete-time
+//!   simulation and score them.
+//! - [`load`]: an open-loop HTTP load generator with HDR latency histograms per window and phase.
+//!
+//! The binary `prescale-harness` exposes each tool as a subcommand; its `main` only parses
+//! arguments and calls these functions.
+
+pub mod backtest;
+pub mod load;
+mod error;
+
+pub use error::HarnessError;

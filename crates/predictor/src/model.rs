@@ -1,0 +1,521 @@
+//! "Training": [`fit`] turns a history into a [`Model`], a serializable artifact with the
+//! fitted baseline parameters, residual quantiles for p90, a stored seasonal profile, the
+//! uplift table, the fit range and the model's own backtest.
+//!
+//! Fitting sees only the history before the fit time. Parameters are chosen over a small
+//! grid (profile grouping, days and smoothing window; level weight `alpha`; damping `phi`)
+//! by the mean absolute error of the forecast made 30 minutes ahead of each bucket (rolling
+//! origins, in sample). The backtest repeats the whole fit on the data before the last 7
+//! days and scores those 7 days with `rel_mae`; the artifact then refits on everything.
+//!
+//! A [`Model`] is itself the event-free baseline [`Predictor`] (source `statistical`);
+//! [`Model::event_aware`] wraps it with its uplift table (source `statistical+events`).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use prescale_core::{Forecast, ForecastPoint, ForecastSource, KindUplift, ScheduledEvent, TimeSeries, UpliftTable};
+use serde::{Deserialize, Serialize};
+
+use crate::backtest::{self, Backtest, BacktestInput, RollingBaseline};
+use crate::events::{EventAware, mask_windows};
+use crate::grid::{Grid, bucket_secs_for, point_index, slot_of, visible_len, weekday_of};
+use crate::seasonal::{BaselineParams, DayGrouping, Level, ProfileParams, level_series, point, profile_series, profile_value};
+use crate::stats::quantile;
+use crate::{PredictError, PredictRequest, Predictor};
+
+/// Version of the [`Model`] JSON layout; bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Leads (in buckets) with their own p90 ratio; longer leads use the last one.
+const QUANTILE_LEADS: usize = 36;
+/// Days of history the level is warmed up on when predicting.
+const LEVEL_WARMUP_DAYS: usize = 2;
+/// Minimum history before the fit time.
+const MIN_FIT_DAYS: usize = 2;
+/// Candidate level weights and dampings (alpha >= 0.05 keeps the level's memory well
+/// inside the warm-up window).
+const ALPHAS: [f64; 7] = [0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0];
+const PHIS: [f64; 6] = [0.8, 0.9, 0.95, 0.97, 0.99, 1.0];
+
+/// How [`fit`] runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitConfig {
+    /// Only history before this instant is used (default: the end of the history).
+    pub fit_time: Option<DateTime<Utc>>,
+    /// Length of the backtest at the end of the fit range.
+    pub backtest: Duration,
+    /// The lead the parameters are tuned for.
+    pub tune_horizon: Duration,
+    /// The workload's local time offset from UTC, in minutes, for weekday/weekend days.
+    pub utc_offset_minutes: i32,
+    /// Past and scheduled events are masked from this long before their start (or their
+    /// kind's learned lead, if longer)...
+    pub mask_before: Duration,
+    /// ...to this long after their end (or their kind's learned lag, if longer).
+    pub mask_after: Duration,
+}
+
+impl Default for FitConfig {
+    /// Fit on the whole history, backtest the last 7 days, tune for 30 minutes ahead, UTC,
+    /// mask events from 30 minutes before to 1 hour after.
+    fn default() -> Self {
+        Self {
+            fit_time: None,
+            backtest: Duration::days(7),
+            tune_horizon: Duration::minutes(30),
+            utc_offset_minutes: 0,
+            mask_before: Duration::minutes(30),
+            mask_after: Duration::hours(1),
+        }
+    }
+}
+
+impl FitConfig {
+    fn check(&self) -> Result<(), PredictError> {
+        let bad = |field: &str, problem: &str| Err(PredictError::InvalidConfig(format!("{field}: {problem}")));
+        if self.backtest <= Duration::zero() {
+            return bad("backtest", "must be positive");
+        }
+        if self.tune_horizon < Duration::zero() || self.tune_horizon > Duration::days(1) {
+            return bad("tune_horizon", "must be between 0 and 1 day");
+        }
+        if self.utc_offset_minutes.abs() > 14 * 60 {
+            return bad("utc_offset_minutes", "must be within ±14 hours");
+        }
+        if self.mask_before < Duration::zero() || self.mask_after < Duration::zero() {
+            return bad("mask_before/mask_after", "must not be negative");
+        }
+        Ok(())
+    }
+}
+
+/// A fitted baseline: the artifact of [`fit`], serializable as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    schema_version: u32,
+    fit_from: DateTime<Utc>,
+    fit_to: DateTime<Utc>,
+    step_secs: u32,
+    bucket_secs: u32,
+    utc_offset_minutes: i32,
+    mask_before_secs: i64,
+    mask_after_secs: i64,
+    params: BaselineParams,
+    /// Per lead bucket, the 90th percentile of actual / forecast (per history step).
+    p90_ratio: Vec<f64>,
+    /// The profile for the week after the fit, per (local weekday, UTC slot), per bucket.
+    seasonal: Vec<Option<f64>>,
+    uplift: UpliftTable,
+    backtest: Option<Backtest>,
+}
+
+/// Fit a [`Model`] on `history` before `config.fit_time`, leaving `events` out of the
+/// seasonal profiles and levels, and storing `uplift` for the event-aware predictor.
+pub fn fit(
+    history: &TimeSeries,
+    events: &[ScheduledEvent],
+    uplift: &UpliftTable,
+    config: &FitConfig,
+) -> Result<Model, PredictError> {
+    config.check()?;
+    let step_secs = history.step_secs();
+    let bucket_secs = bucket_secs_for(step_secs)?;
+    let fit_to = config.fit_time.unwrap_or_else(|| history.end());
+    let offset_secs = i64::from(config.utc_offset_minutes) * 60;
+    let masks = mask_windows(events, &[uplift], step_secs, config.mask_before, config.mask_after);
+    let visible = visible_len(history, fit_to);
+    let grid = Grid::build(history, visible, bucket_secs, &masks, offset_secs);
+    if grid.len() < MIN_FIT_DAYS * grid.slots_per_day || grid.values.iter().all(Option::is_none) {
+        return Err(PredictError::InsufficientHistory(format!(
+            "fitting needs at least {MIN_FIT_DAYS} days of history before {}, got {} buckets of {bucket_secs} s",
+            fit_to.to_rfc3339(),
+            grid.len()
+        )));
+    }
+    let tune_lead = usize::try_from(config.tune_horizon.num_seconds() / bucket_secs).unwrap_or(0);
+    let params = select_params(&grid, tune_lead);
+
+    let seen = history.window(history.start(), fit_to);
+    let holdout_from = fit_to - config.backtest;
+    let holdout_grid = Grid::build(history, visible_len(history, holdout_from), bucket_secs, &masks, offset_secs);
+    let backtest = if holdout_grid.len() >= MIN_FIT_DAYS * holdout_grid.slots_per_day {
+        let known_uplift = uplift_known_before(uplift, holdout_from);
+        backtest::run(&BacktestInput {
+            history: &seen,
+            grid: &grid,
+            params: select_params(&holdout_grid, tune_lead),
+            events,
+            uplift: &known_uplift,
+            from: holdout_from,
+            to: fit_to,
+        })?
+    } else {
+        None
+    };
+
+    let p90_ratio = residual_quantiles(&seen, &grid, params);
+    let seasonal = week_profile(&grid, &params.profile);
+    Ok(Model {
+        schema_version: SCHEMA_VERSION,
+        fit_from: history.start(),
+        fit_to,
+        step_secs,
+        bucket_secs: u32::try_from(bucket_secs).unwrap_or(u32::MAX),
+        utc_offset_minutes: config.utc_offset_minutes,
+        mask_before_secs: config.mask_before.num_seconds(),
+        mask_after_secs: config.mask_after.num_seconds(),
+        params,
+        p90_ratio,
+        seasonal,
+        uplift: uplift.clone(),
+        backtest,
+    })
+}
+
+/// The profile candidates: daily, weekday/weekend and weekly seasons, each with a few
+/// day counts and smoothing windows.
+fn candidate_profiles() -> Vec<ProfileParams> {
+    let mut out = Vec::new();
+    for (grouping, day_counts) in [
+        (DayGrouping::AllDays, &[3usize, 7][..]),
+        (DayGrouping::WeekdayWeekend, &[3, 5, 10][..]),
+        (DayGrouping::SameWeekday, &[1, 2, 3][..]),
+    ] {
+        for &days in day_counts {
+            for half_window in [0, 1, 2] {
+                out.push(ProfileParams { grouping, days, half_window });
+            }
+        }
+    }
+    out
+}
+
+/// Buckets at the start of a grid that only warm the profile up (not scored while tuning).
+fn warmup_buckets(grid: &Grid) -> usize {
+    (7 * grid.slots_per_day).min(grid.len() / 2)
+}
+
+/// The parameters with the smallest in-sample error `lead` buckets ahead.
+fn select_params(grid: &Grid, lead: usize) -> BaselineParams {
+    let from = warmup_buckets(grid).max(lead);
+    let targets: Vec<(usize, f64)> = (from..grid.len()).filter_map(|b| Some((b, grid.usable(b)?))).collect();
+    let mut best: Option<(f64, BaselineParams)> = None;
+    for profile_params in candidate_profiles() {
+        let profile = profile_series(grid, &profile_params);
+        for alpha in ALPHAS {
+            let levels = level_series(grid, &profile, alpha);
+            for phi in PHIS {
+                let mut error = 0.0;
+                for &(b, y) in &targets {
+                    if let Some(p) = profile[b] {
+                        error += (point(Some(p), &levels[b - lead], lead, phi).unwrap_or(p) - y).abs();
+                    }
+                }
+                if best.as_ref().is_none_or(|(e, _)| error < *e) {
+                    best = Some((error, BaselineParams { profile: profile_params, alpha, phi }));
+                }
+            }
+        }
+    }
+    best.map(|(_, p)| p).unwrap_or(BaselineParams {
+        profile: ProfileParams { grouping: DayGrouping::AllDays, days: 7, half_window: 1 },
+        alpha: 0.2,
+        phi: 0.95,
+    })
+}
+
+/// Per lead, the 90th percentile of actual / forecast over the unmasked points, at the
+/// history's own step; at least 1 and never decreasing with the lead.
+fn residual_quantiles(history: &TimeSeries, grid: &Grid, params: BaselineParams) -> Vec<f64> {
+    let rolling = RollingBaseline::new(history, grid, params);
+    let from = warmup_buckets(grid);
+    let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); QUANTILE_LEADS];
+    for b in from..grid.len() {
+        if grid.masked[b] {
+            continue;
+        }
+        for (lead, bucket_ratios) in ratios.iter_mut().enumerate() {
+            let Some(origin_bucket) = b.checked_sub(lead) else { break };
+            let origin = grid.bucket_start(origin_bucket);
+            for i in b * grid.per..(b + 1) * grid.per {
+                if let (Some(y), Some(f)) = (history.values()[i], rolling.point_forecast(origin, i)) {
+                    if f > 0.0 {
+                        bucket_ratios.push(y / f);
+                    }
+                }
+            }
+        }
+    }
+    let mut floor = 1.0_f64;
+    ratios
+        .iter_mut()
+        .map(|r| {
+            floor = floor.max(quantile(r, 0.9).unwrap_or(floor));
+            floor
+        })
+        .collect()
+}
+
+/// The profile of each bucket of the week after the grid, by (local weekday, UTC slot).
+fn week_profile(grid: &Grid, params: &ProfileParams) -> Vec<Option<f64>> {
+    let spd = grid.slots_per_day;
+    let mut out = vec![None; 7 * spd];
+    let mut scratch = Vec::new();
+    for b in grid.len()..grid.len() + 7 * spd {
+        out[grid.weekday(b) * spd + grid.slot(b)] = profile_value(grid, b, grid.len(), params, &mut scratch);
+    }
+    out
+}
+
+/// The table restricted to observations dated before `t`, re-summarized.
+fn uplift_known_before(table: &UpliftTable, t: DateTime<Utc>) -> UpliftTable {
+    let kinds = table
+        .kinds
+        .iter()
+        .filter_map(|(kind, k)| {
+            let seen = k.observations.iter().filter(|o| o.date < t).cloned().collect();
+            Some((kind.clone(), KindUplift::from_observations(seen)?))
+        })
+        .collect();
+    UpliftTable { step_secs: table.step_secs, kinds }
+}
+
+impl Model {
+    /// Version of the JSON layout this model was written with.
+    pub fn schema_version(&self) -> u32 {
+        self.schema_version
+    }
+
+    /// The fitted range: history from `.0` up to `.1` (exclusive).
+    pub fn fit_range(&self) -> (DateTime<Utc>, DateTime<Utc>) {
+        (self.fit_from, self.fit_to)
+    }
+
+    /// The fitted baseline parameters.
+    pub fn params(&self) -> &BaselineParams {
+        &self.params
+    }
+
+    /// The uplift table stored at fit time.
+    pub fn uplift(&self) -> &UpliftTable {
+        &self.uplift
+    }
+
+    /// The backtest over the last days of the fit range, when the history was long enough.
+    pub fn backtest(&self) -> Option<&Backtest> {
+        self.backtest.as_ref()
+    }
+
+    /// The model's own `rel_mae` on its backtest.
+    pub fn rel_mae(&self) -> Option<f64> {
+        self.backtest.as_ref().map(|b| b.rel_mae)
+    }
+
+    /// Score this model's parameters on `[from, to)` of `history` the way the fit's
+    /// backtest does (rolling origins 30 minutes ahead of each 5-minute target, data
+    /// before each origin only, uplifts observed before `from`), with the references.
+    /// `None` when no target could be scored.
+    pub fn evaluate(
+        &self,
+        history: &TimeSeries,
+        events: &[ScheduledEvent],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Option<Backtest>, PredictError> {
+        let bucket_secs = bucket_secs_for(history.step_secs())?;
+        if bucket_secs != i64::from(self.bucket_secs) {
+            return Err(PredictError::InvalidRequest(format!(
+                "the model was fitted on {} s buckets; a history step of {} s gives {bucket_secs} s buckets",
+                self.bucket_secs,
+                history.step_secs()
+            )));
+        }
+        let masks = mask_windows(
+            events,
+            &[&self.uplift],
+            history.step_secs(),
+            Duration::seconds(self.mask_before_secs),
+            Duration::seconds(self.mask_after_secs),
+        );
+        let offset_secs = i64::from(self.utc_offset_minutes) * 60;
+        let grid = Grid::build(history, visible_len(history, to), bucket_secs, &masks, offset_secs);
+        let seen = history.window(history.start(), to);
+        backtest::run(&BacktestInput {
+            history: &seen,
+            grid: &grid,
+            params: self.params,
+            events,
+            uplift: &uplift_known_before(&self.uplift, from),
+            from,
+            to,
+        })
+    }
+
+    /// The event-aware predictor over this model, with its stored uplift table.
+    pub fn event_aware(self: &Arc<Self>) -> EventAware {
+        EventAware::new(self.clone(), self.uplift.clone())
+    }
+
+    /// The artifact as JSON.
+    pub fn to_json(&self) -> Result<String, PredictError> {
+        serde_json::to_string_pretty(self).map_err(|e| PredictError::Artifact(format!("cannot write model: {e}")))
+    }
+
+    /// Read an artifact written by [`Model::to_json`], checking its schema version and shape.
+    pub fn from_json(json: &str) -> Result<Self, PredictError> {
+        let version = serde_json::from_str::<serde_json::Value>(json)
+            .map_err(|e| PredictError::Artifact(format!("model is not JSON: {e}")))?
+            .get("schema_version")
+            .and_then(serde_json::Value::as_u64);
+        if version != Some(u64::from(SCHEMA_VERSION)) {
+            return Err(PredictError::Artifact(format!(
+                "model schema_version {version:?} is not supported (expected {SCHEMA_VERSION})"
+            )));
+        }
+        let model: Model =
+            serde_json::from_str(json).map_err(|e| PredictError::Artifact(format!("malformed model: {e}")))?;
+        model.check()?;
+        Ok(model)
+    }
+
+    fn check(&self) -> Result<(), PredictError> {
+        let bad = |problem: String| Err(PredictError::Artifact(problem));
+        let expected_bucket = bucket_secs_for(self.step_secs)?;
+        if i64::from(self.bucket_secs) != expected_bucket {
+            return bad(format!("bucket_secs {} does not match step_secs {}", self.bucket_secs, self.step_secs));
+        }
+        let spd = (crate::grid::DAY_SECS / expected_bucket) as usize;
+        if self.seasonal.len() != 7 * spd {
+            return bad(format!("seasonal has {} values, expected {}", self.seasonal.len(), 7 * spd));
+        }
+        if self.p90_ratio.is_empty() || self.p90_ratio.iter().any(|r| !r.is_finite() || *r < 1.0) {
+            return bad("p90_ratio must be non-empty, finite and at least 1".into());
+        }
+        let p = &self.params;
+        if !(p.alpha > 0.0 && p.alpha <= 1.0 && p.phi > 0.0 && p.phi <= 1.0 && p.profile.days > 0) {
+            return bad(format!("params out of range: {p:?}"));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Predictor for Model {
+    fn source(&self) -> ForecastSource {
+        ForecastSource::Statistical
+    }
+
+    async fn predict(&self, request: &PredictRequest) -> Result<Forecast, PredictError> {
+        self.baseline(request)
+    }
+}
+
+impl Model {
+    /// The event-free baseline forecast for `request`.
+    fn baseline(&self, request: &PredictRequest) -> Result<Forecast, PredictError> {
+        if request.horizon_steps == 0 {
+            return Err(PredictError::InvalidRequest("horizon_steps must be at least 1".into()));
+        }
+        let history = &request.history;
+        let bucket_secs = bucket_secs_for(history.step_secs())?;
+        if bucket_secs != i64::from(self.bucket_secs) {
+            return Err(PredictError::InvalidRequest(format!(
+                "the model was fitted on {} s buckets (step {} s); the request's history step of {} s gives {bucket_secs} s buckets",
+                self.bucket_secs,
+                self.step_secs,
+                history.step_secs()
+            )));
+        }
+        let masks = mask_windows(
+            &request.events,
+            &[&request.uplift, &self.uplift],
+            history.step_secs(),
+            Duration::seconds(self.mask_before_secs),
+            Duration::seconds(self.mask_after_secs),
+        );
+        let visible = visible_len(history, request.at);
+        let offset_secs = i64::from(self.utc_offset_minutes) * 60;
+        let grid = Grid::build(history, visible, bucket_secs, &masks, offset_secs);
+        let complete = grid.len();
+
+        let mut scratch = Vec::new();
+        let mut level = Level::default();
+        let warm_from = complete.saturating_sub(LEVEL_WARMUP_DAYS * grid.slots_per_day);
+        let mut masked_recently = 0usize;
+        for b in warm_from..complete {
+            if let Some(y) = grid.usable(b) {
+                level.update(y, profile_value(&grid, b, b, &self.params.profile, &mut scratch), self.params.alpha);
+            }
+        }
+        for b in complete.saturating_sub(12)..complete {
+            masked_recently += usize::from(grid.masked[b]);
+        }
+
+        let spd = grid.slots_per_day;
+        let per = grid.per as f64;
+        let mut cached: Option<(usize, Option<f64>, usize)> = None;
+        let mut points = Vec::with_capacity(request.horizon_steps);
+        let mut from_stored = 0usize;
+        for i in 0..request.horizon_steps {
+            let t = request.at + history.step() * i32::try_from(i).unwrap_or(i32::MAX);
+            let index = point_index(history, t).ok_or_else(|| {
+                PredictError::InvalidRequest(format!("forecast start {} is before the history", request.at.to_rfc3339()))
+            })?;
+            let bucket = index / grid.per;
+            let (bucket_value, lead) = match cached {
+                Some((b, value, lead)) if b == bucket => (value, lead),
+                _ => {
+                    let lead = bucket.saturating_sub(complete);
+                    let profile = profile_value(&grid, bucket, complete, &self.params.profile, &mut scratch)
+                        .or_else(|| {
+                            from_stored += 1;
+                            self.seasonal[weekday_of(t, offset_secs) * spd + slot_of(t, bucket_secs)]
+                        });
+                    let value = point(profile, &level, lead, self.params.phi);
+                    cached = Some((bucket, value, lead));
+                    (value, lead)
+                }
+            };
+            let value = bucket_value.ok_or_else(|| {
+                PredictError::InsufficientHistory(format!(
+                    "no usable history before {} and no stored profile for {}",
+                    request.at.to_rfc3339(),
+                    t.to_rfc3339()
+                ))
+            })? / per;
+            let ratio = self.p90_ratio[lead.min(self.p90_ratio.len() - 1)];
+            points.push(ForecastPoint { p50: value, p90: value * ratio });
+        }
+
+        let mut explanation = format!(
+            "seasonal baseline: profile = {}, times level x{:.2} (smoothing {}), its correction fading by {} per {} min ahead",
+            self.params.profile.describe(),
+            level.factor(),
+            self.params.alpha,
+            self.params.phi,
+            bucket_secs / 60
+        );
+        if masked_recently > 0 {
+            explanation.push_str(&format!(
+                "; {masked_recently} of the last 12 buckets lie in event windows and are left out of the level"
+            ));
+        }
+        if from_stored > 0 {
+            explanation.push_str(&format!("; {from_stored} buckets use the profile stored at fit time"));
+        }
+        if let Some(b) = &self.backtest {
+            explanation.push_str(&format!("; backtest rel_mae {:.2} over {} days", b.rel_mae, (b.to - b.from).num_days()));
+        }
+        explanation.push_str("; p90 from fitted residual quantiles");
+        Ok(Forecast {
+            start: request.at,
+            step_secs: history.step_secs(),
+            baseline: points.iter().map(|p| p.p50).collect(),
+            points,
+            source: ForecastSource::Statistical,
+            explanation,
+        })
+    }
+}
