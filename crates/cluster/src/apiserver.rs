@@ -75,7 +75,13 @@ struct Request<'a> {
     body: &'a Bytes,
 }
 
-async fn handle(State(state): State<Arc<ApiState>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    State(state): State<Arc<ApiState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let query = parse_query(uri.query());
     let header_str = |h: header::HeaderName| headers.get(h).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let accept = header_str(header::ACCEPT);
@@ -215,7 +221,12 @@ fn list_body(res: &ResourceDef, items: Vec<Value>, rv: u64) -> Value {
     })
 }
 
-fn list(state: &ApiState, res: &'static ResourceDef, namespace: Option<&str>, req: &Request<'_>) -> Result<Response, ApiError> {
+fn list(
+    state: &ApiState,
+    res: &'static ResourceDef,
+    namespace: Option<&str>,
+    req: &Request<'_>,
+) -> Result<Response, ApiError> {
     let (labels, fields) = selectors(req.query)?;
     let (items, rv) = state.store.list(res, namespace, &labels, &fields);
     if table::wants_table(req.accept) {
@@ -225,7 +236,13 @@ fn list(state: &ApiState, res: &'static ResourceDef, namespace: Option<&str>, re
     Ok(json_response(StatusCode::OK, &list_body(res, items, rv)))
 }
 
-fn get(state: &ApiState, res: &'static ResourceDef, ns: &str, name: &str, req: &Request<'_>) -> Result<Response, ApiError> {
+fn get(
+    state: &ApiState,
+    res: &'static ResourceDef,
+    ns: &str,
+    name: &str,
+    req: &Request<'_>,
+) -> Result<Response, ApiError> {
     let obj = state.store.get(res, ns, name)?;
     if table::wants_table(req.accept) {
         let include = IncludeObject::parse(req.query.get("includeObject").map(String::as_str));
@@ -244,7 +261,8 @@ fn parse_json_body(req: &Request<'_>) -> Result<Value, ApiError> {
     if !media.is_empty() && media != "application/json" && !media.ends_with("+json") {
         return Err(ApiError::unsupported_media_type(req.content_type));
     }
-    serde_json::from_slice(req.body).map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
+    serde_json::from_slice(req.body)
+        .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
 }
 
 /// After a write to an `events.k8s.io` Event, keep its core mirror in step.
@@ -365,7 +383,13 @@ fn delete_one(
     Ok(deleted)
 }
 
-fn delete(state: &ApiState, res: &'static ResourceDef, ns: &str, name: &str, req: &Request<'_>) -> Result<Response, ApiError> {
+fn delete(
+    state: &ApiState,
+    res: &'static ResourceDef,
+    ns: &str,
+    name: &str,
+    req: &Request<'_>,
+) -> Result<Response, ApiError> {
     let opts = delete_options(req)?;
     let deleted = delete_one(state, res, ns, name, &opts)?;
     if deleted.pointer("/metadata/deletionTimestamp").is_some() && res.key == resources::pods().key {
@@ -443,10 +467,9 @@ fn update_scale(
     } else {
         parse_json_body(req)?
     };
-    let replicas = wanted
-        .pointer("/spec/replicas")
-        .and_then(Value::as_i64)
-        .ok_or_else(|| ApiError::invalid(res, name, "spec.replicas: Required value: a Scale must give spec.replicas"))?;
+    let replicas = wanted.pointer("/spec/replicas").and_then(Value::as_i64).ok_or_else(|| {
+        ApiError::invalid(res, name, "spec.replicas: Required value: a Scale must give spec.replicas")
+    })?;
     if replicas < 0 {
         return Err(ApiError::invalid(res, name, format!("spec.replicas: Invalid value: {replicas}: must be >= 0")));
     }
@@ -591,11 +614,8 @@ fn metrics_request(
         return Err(ApiError::method_not_allowed("WATCH", path));
     }
     let (labels, fields) = selectors(req.query)?;
-    let items = if res.kind == "PodMetrics" {
-        pod_metrics(state, namespace, &labels, &fields)
-    } else {
-        node_metrics(state)
-    };
+    let items =
+        if res.kind == "PodMetrics" { pod_metrics(state, namespace, &labels, &fields) } else { node_metrics(state) };
     let rv = state.store.resource_version();
     match name {
         Some(name) => {
@@ -614,12 +634,15 @@ fn metrics_request(
                 let t = table::table(res, &items, state.store.clock().now(), IncludeObject::Metadata, rv);
                 return Ok(json_response(StatusCode::OK, &t));
             }
-            Ok(json_response(StatusCode::OK, &json!({
-                "kind": format!("{}List", res.kind),
-                "apiVersion": res.api_version(),
-                "metadata": {},
-                "items": items,
-            })))
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({
+                    "kind": format!("{}List", res.kind),
+                    "apiVersion": res.api_version(),
+                    "metadata": {},
+                    "items": items,
+                }),
+            ))
         }
     }
 }
@@ -632,7 +655,12 @@ fn memory_quantity(bytes: u64) -> String {
     format!("{}Ki", bytes / 1024)
 }
 
-fn pod_metrics(state: &ApiState, namespace: Option<&str>, labels: &LabelSelector, fields: &FieldSelector) -> Vec<Value> {
+fn pod_metrics(
+    state: &ApiState,
+    namespace: Option<&str>,
+    labels: &LabelSelector,
+    fields: &FieldSelector,
+) -> Vec<Value> {
     let now = state.store.now_string();
     let window = format!("{}s", state.metrics_window_seconds);
     let (pods, _) = state.store.list(resources::pods(), namespace, labels, fields);

@@ -37,10 +37,8 @@ pub(crate) fn spec_from_object(hpa: &Value, sync_period: Duration) -> Result<Hpa
         ..HpaSpec::default()
     };
     spec.min_replicas = hpa.pointer("/spec/minReplicas").and_then(Value::as_u64).unwrap_or(1) as u32;
-    spec.max_replicas = hpa
-        .pointer("/spec/maxReplicas")
-        .and_then(Value::as_u64)
-        .ok_or("spec.maxReplicas is missing")? as u32;
+    spec.max_replicas =
+        hpa.pointer("/spec/maxReplicas").and_then(Value::as_u64).ok_or("spec.maxReplicas is missing")? as u32;
     spec.target_utilization = match hpa.pointer("/spec/metrics").and_then(Value::as_array) {
         None => DEFAULT_CPU_TARGET,
         Some(metrics) if metrics.is_empty() => DEFAULT_CPU_TARGET,
@@ -152,7 +150,8 @@ impl HpaController {
         let spec = match spec_from_object(hpa, self.sync_period) {
             Ok(spec) => spec,
             Err(message) => {
-                let conditions = vec![condition(hpa, "ScalingActive", false, "InvalidMetricSourceType", &message, &stamp)];
+                let conditions =
+                    vec![condition(hpa, "ScalingActive", false, "InvalidMetricSourceType", &message, &stamp)];
                 return self.write_status(&namespace, &name, json!({"conditions": conditions}), hpa);
             }
         };
@@ -164,7 +163,9 @@ impl HpaController {
             None
         };
         let Some(deployment) = deployment else {
-            let message = format!("the HPA controller was unable to get the target's current scale: {target_kind}/{target_name} not found");
+            let message = format!(
+                "the HPA controller was unable to get the target's current scale: {target_kind}/{target_name} not found"
+            );
             let conditions = vec![condition(hpa, "AbleToScale", false, "FailedGetScale", &message, &stamp)];
             self.events.warning(hpa, "FailedGetScale", &message);
             return self.write_status(&namespace, &name, json!({"conditions": conditions}), hpa);
@@ -191,7 +192,9 @@ impl HpaController {
             let reason = match utilization {
                 _ if current < spec.min_replicas => "Current number of replicas below Spec.MinReplicas".to_string(),
                 _ if current > spec.max_replicas => "Current number of replicas above Spec.MaxReplicas".to_string(),
-                Some(_) if desired > current => "cpu resource utilization (percentage of request) above target".to_string(),
+                Some(_) if desired > current => {
+                    "cpu resource utilization (percentage of request) above target".to_string()
+                }
                 _ => "All metrics below target".to_string(),
             };
             self.events.normal(hpa, "SuccessfulRescale", &format!("New size: {desired}; reason: {reason}"));
@@ -261,8 +264,11 @@ mod tests {
         assert!((spec.target_utilization - 0.6).abs() < 1e-9);
         assert_eq!(spec.scale_down_stabilization, ChronoDuration::seconds(60));
         let no_metrics = json!({"spec": {"maxReplicas": 3}});
-        assert!((spec_from_object(&no_metrics, Duration::from_secs(15)).unwrap().target_utilization - 0.8).abs() < 1e-9);
-        let memory = json!({"spec": {"maxReplicas": 3, "metrics": [{"type": "Resource", "resource": {"name": "memory"}}]}});
+        assert!(
+            (spec_from_object(&no_metrics, Duration::from_secs(15)).unwrap().target_utilization - 0.8).abs() < 1e-9
+        );
+        let memory =
+            json!({"spec": {"maxReplicas": 3, "metrics": [{"type": "Resource", "resource": {"name": "memory"}}]}});
         assert!(spec_from_object(&memory, Duration::from_secs(15)).unwrap_err().contains("cpu"));
     }
 }

@@ -131,10 +131,13 @@ impl Cluster {
         let registry = Arc::new(PodRegistry::default());
         bootstrap(&store)?;
         let addr = format!("127.0.0.1:{}", config.api_port);
-        let listener = tokio::net::TcpListener::bind(&addr)
-            .await
-            .map_err(|source| ClusterError::Bind { what: "API server", addr: addr.clone(), source })?;
-        let api_addr = listener.local_addr().map_err(|source| ClusterError::Bind { what: "API server", addr, source })?;
+        let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|source| ClusterError::Bind {
+            what: "API server",
+            addr: addr.clone(),
+            source,
+        })?;
+        let api_addr =
+            listener.local_addr().map_err(|source| ClusterError::Bind { what: "API server", addr, source })?;
         let (shutdown, stopped) = watch::channel(false);
         let api = Arc::new(ApiState {
             store: store.clone(),

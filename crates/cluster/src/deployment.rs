@@ -115,7 +115,9 @@ fn condition(old: Option<&Value>, kind: &str, status: bool, reason: &str, messag
         _ => json!(now),
     };
     let update = match previous {
-        Some(p) if p["status"] == status && p["reason"] == reason && p["message"] == message => p["lastUpdateTime"].clone(),
+        Some(p) if p["status"] == status && p["reason"] == reason && p["message"] == message => {
+            p["lastUpdateTime"].clone()
+        }
         _ => json!(now),
     };
     json!({"type": kind, "status": status, "reason": reason, "message": message,
@@ -162,7 +164,14 @@ impl DeploymentController {
                 && !live.contains(&owner)
                 && !is_deleting(pod)
             {
-                let _ = delete_pod(&self.store, str_at(pod, "/metadata/namespace"), str_at(pod, "/metadata/name"), None, None, None);
+                let _ = delete_pod(
+                    &self.store,
+                    str_at(pod, "/metadata/namespace"),
+                    str_at(pod, "/metadata/name"),
+                    None,
+                    None,
+                    None,
+                );
             }
         }
         for d in &deployments {
@@ -189,15 +198,22 @@ impl DeploymentController {
             for _ in from..replicas {
                 self.create_pod(d, &template, &hash)?;
             }
-            self.events.normal(d, "ScalingReplicaSet", &format!("Scaled up replica set {name}-{hash} from {from} to {replicas}"));
+            self.events.normal(
+                d,
+                "ScalingReplicaSet",
+                &format!("Scaled up replica set {name}-{hash} from {from} to {replicas}"),
+            );
         } else if new.len() > replicas {
             let from = new.len();
             new.sort_by(deletion_order);
             for pod in new.iter().take(from - replicas) {
                 delete_pod(&self.store, namespace, str_at(pod, "/metadata/name"), None, None, None)?;
             }
-            self.events
-                .normal(d, "ScalingReplicaSet", &format!("Scaled down replica set {name}-{hash} from {from} to {replicas}"));
+            self.events.normal(
+                d,
+                "ScalingReplicaSet",
+                &format!("Scaled down replica set {name}-{hash} from {from} to {replicas}"),
+            );
         }
         // Old pods go as new ones become Ready (no capacity lost during a rollout).
         let ready_new = new.iter().filter(|p| is_ready(p)).count().min(replicas);
@@ -261,7 +277,8 @@ impl DeploymentController {
         let active: Vec<&Value> = pods.iter().filter(|p| owner_uid(p) == Some(uid) && !is_deleting(p)).collect();
         let total = active.len() as i64;
         let updated =
-            active.iter().filter(|p| str_at(p, &format!("/metadata/labels/{TEMPLATE_HASH_LABEL}")) == hash).count() as i64;
+            active.iter().filter(|p| str_at(p, &format!("/metadata/labels/{TEMPLATE_HASH_LABEL}")) == hash).count()
+                as i64;
         let ready = active.iter().filter(|p| is_ready(p)).count() as i64;
         let replicas = d.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
         let max_unavailable = replicas / 4;
@@ -273,7 +290,11 @@ impl DeploymentController {
             "Available",
             available_ok,
             if available_ok { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" },
-            if available_ok { "Deployment has minimum availability." } else { "Deployment does not have minimum availability." },
+            if available_ok {
+                "Deployment has minimum availability."
+            } else {
+                "Deployment does not have minimum availability."
+            },
             &now,
         );
         let complete = updated == replicas && ready >= replicas && total == replicas;

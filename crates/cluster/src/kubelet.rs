@@ -15,8 +15,8 @@ use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 
 use crate::config::{
-    ClusterConfig, METRICS_PORT_ANNOTATION, QUEUE_CAPACITY_ANNOTATION, SERVICE_TIME_ANNOTATION, STARTUP_DELAY_ANNOTATION,
-    WORKERS_ANNOTATION,
+    ClusterConfig, METRICS_PORT_ANNOTATION, QUEUE_CAPACITY_ANNOTATION, SERVICE_TIME_ANNOTATION,
+    STARTUP_DELAY_ANNOTATION, WORKERS_ANNOTATION,
 };
 use crate::events::EventRecorder;
 use crate::pod::{PodConfig, PodServer};
@@ -171,12 +171,10 @@ fn pod_config(base: &PodConfig, pod: &Value) -> Result<PodConfig, String> {
 fn startup_delay(config: &ClusterConfig, pod: &Value, unit_random: f64) -> Result<Duration, String> {
     let base = match annotation(pod, STARTUP_DELAY_ANNOTATION) {
         Some(v) => {
-            let secs: f64 = v
-                .trim()
-                .parse()
-                .ok()
-                .filter(|s: &f64| s.is_finite() && *s >= 0.0)
-                .ok_or_else(|| format!("annotation {STARTUP_DELAY_ANNOTATION}={v:?} is not a non-negative number"))?;
+            let secs: f64 =
+                v.trim().parse().ok().filter(|s: &f64| s.is_finite() && *s >= 0.0).ok_or_else(|| {
+                    format!("annotation {STARTUP_DELAY_ANNOTATION}={v:?} is not a non-negative number")
+                })?;
             Duration::from_secs_f64(secs)
         }
         None => config.startup_delay,
@@ -191,7 +189,8 @@ fn pod_status(pod: &Value, ready: bool, started_at: &str, transition: &str) -> V
     let created = pod.pointer("/metadata/creationTimestamp").cloned().unwrap_or_else(|| json!(started_at));
     let flag = if ready { "True" } else { "False" };
     let names: Vec<String> = containers.iter().filter_map(|c| c["name"].as_str().map(str::to_string)).collect();
-    let mut ready_condition = json!({"type": "Ready", "status": flag, "lastProbeTime": null, "lastTransitionTime": transition});
+    let mut ready_condition =
+        json!({"type": "Ready", "status": flag, "lastProbeTime": null, "lastTransitionTime": transition});
     let mut containers_ready =
         json!({"type": "ContainersReady", "status": flag, "lastProbeTime": null, "lastTransitionTime": transition});
     if !ready {
@@ -428,6 +427,6 @@ mod tests {
         assert_eq!(ready["status"], "True");
         assert_eq!(ready["lastTransitionTime"], "2026-03-01T12:00:46Z");
         let typed: k8s_openapi::api::core::v1::PodStatus = serde_json::from_value(s).unwrap();
-        assert_eq!(typed.container_statuses.unwrap()[0].ready, true);
+        assert!(typed.container_statuses.unwrap()[0].ready);
     }
 }

@@ -41,9 +41,8 @@ impl PatchKind {
 pub(crate) fn parse_body(kind: PatchKind, body: &[u8]) -> Result<Value, String> {
     match serde_json::from_slice::<Value>(body) {
         Ok(v) => Ok(v),
-        Err(json_err) if kind == PatchKind::Apply => {
-            serde_yaml_ng::from_slice::<Value>(body).map_err(|e| format!("apply body is neither JSON ({json_err}) nor YAML ({e})"))
-        }
+        Err(json_err) if kind == PatchKind::Apply => serde_yaml_ng::from_slice::<Value>(body)
+            .map_err(|e| format!("apply body is neither JSON ({json_err}) nor YAML ({e})")),
         Err(e) => Err(format!("patch body is not valid JSON: {e}")),
     }
 }
@@ -152,19 +151,28 @@ mod tests {
     #[test]
     fn merge_patch_replaces_lists_and_deletes_nulls() {
         let mut d = deployment();
-        apply(PatchKind::Merge, &mut d, &json!({"spec": {"replicas": 5}, "metadata": {"labels": {"a": null}}})).unwrap();
+        apply(PatchKind::Merge, &mut d, &json!({"spec": {"replicas": 5}, "metadata": {"labels": {"a": null}}}))
+            .unwrap();
         assert_eq!(d["spec"]["replicas"], 5);
         assert_eq!(d["metadata"]["labels"], json!({"b": "2"}));
-        apply(PatchKind::Merge, &mut d, &json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "shop:2"}]}}}}))
-            .unwrap();
+        apply(
+            PatchKind::Merge,
+            &mut d,
+            &json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "shop:2"}]}}}}),
+        )
+        .unwrap();
         assert_eq!(d["spec"]["template"]["spec"]["containers"].as_array().unwrap().len(), 1);
     }
 
     #[test]
     fn strategic_patch_merges_containers_by_name() {
         let mut d = deployment();
-        apply(PatchKind::Strategic, &mut d, &json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "shop:2"}]}}}}))
-            .unwrap();
+        apply(
+            PatchKind::Strategic,
+            &mut d,
+            &json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "shop:2"}]}}}}),
+        )
+        .unwrap();
         let containers = d["spec"]["template"]["spec"]["containers"].as_array().unwrap();
         assert_eq!(containers.len(), 2);
         assert_eq!(containers[0]["image"], "shop:2");
@@ -176,7 +184,8 @@ mod tests {
         let mut d = deployment();
         apply(PatchKind::Json, &mut d, &json!([{"op": "replace", "path": "/spec/replicas", "value": 7}])).unwrap();
         assert_eq!(d["spec"]["replicas"], 7);
-        let err = apply(PatchKind::Json, &mut d, &json!([{"op": "test", "path": "/spec/replicas", "value": 1}])).unwrap_err();
+        let err =
+            apply(PatchKind::Json, &mut d, &json!([{"op": "test", "path": "/spec/replicas", "value": 1}])).unwrap_err();
         assert!(err.contains("JSON patch failed"), "{err}");
         assert!(apply(PatchKind::Json, &mut d, &json!({"op": "add"})).is_err());
     }

@@ -315,7 +315,8 @@ async fn capacity_layer(State(model): State<Arc<CapacityModel>>, request: Reques
     let arrived = Instant::now();
     let Some(slot) = model.admit() else {
         model.observe(StatusCode::SERVICE_UNAVAILABLE, arrived.elapsed());
-        return (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")], "overloaded: queue full\n").into_response();
+        return (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")], "overloaded: queue full\n")
+            .into_response();
     };
     let Ok(permit) = model.workers.acquire().await else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
@@ -343,9 +344,12 @@ async fn index() -> Response {
     let items: String = PRODUCTS
         .iter()
         .enumerate()
-        .map(|(i, (name, cents))| format!("<li><a href=\"/products/{i}\">{name}</a> {}.{:02}</li>", cents / 100, cents % 100))
+        .map(|(i, (name, cents))| {
+            format!("<li><a href=\"/products/{i}\">{name}</a> {}.{:02}</li>", cents / 100, cents % 100)
+        })
         .collect();
-    let body = format!("<!doctype html><title>shop</title><h1>Spring sale</h1><ul>{items}</ul><a href=\"/cart\">cart</a>\n");
+    let body =
+        format!("<!doctype html><title>shop</title><h1>Spring sale</h1><ul>{items}</ul><a href=\"/cart\">cart</a>\n");
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
 }
 
@@ -462,7 +466,12 @@ mod tests {
 
     #[tokio::test]
     async fn queue_overflow_answers_503_and_metrics_count_codes() {
-        let config = PodConfig { workers: 1, service_time: Duration::from_millis(100), queue_capacity: 1, ..PodConfig::default() };
+        let config = PodConfig {
+            workers: 1,
+            service_time: Duration::from_millis(100),
+            queue_capacity: 1,
+            ..PodConfig::default()
+        };
         let server = PodServer::start(config, Duration::from_secs(1)).await.unwrap();
         let url = format!("http://{}/products/1", server.addr);
         let mut tasks = Vec::new();
@@ -491,7 +500,10 @@ mod tests {
         let rest = url.strip_prefix("http://").unwrap();
         let (host, path) = rest.split_once('/').unwrap();
         let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
-        stream.write_all(format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+        stream
+            .write_all(format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
         let mut buf = Vec::new();
         stream.read_to_end(&mut buf).await.unwrap();
         let text = String::from_utf8_lossy(&buf);

@@ -258,7 +258,8 @@ mod tests {
     #[test]
     fn discovery_lists_scale_subresource_for_deployments() {
         let list = resource_list("apps", "v1").unwrap();
-        let names: Vec<&str> = list["resources"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+        let names: Vec<&str> =
+            list["resources"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
         assert_eq!(names, vec!["deployments", "deployments/status", "deployments/scale"]);
         assert!(resource_list("apps", "v2").is_none());
         assert!(group("metrics.k8s.io").is_some());

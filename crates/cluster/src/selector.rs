@@ -143,7 +143,11 @@ impl LabelSelector {
                     "NotIn" => Requirement::NotIn(key, values),
                     "Exists" => Requirement::Exists(key),
                     "DoesNotExist" => Requirement::NotExists(key),
-                    other => return Err(format!("matchExpressions[{i}].operator {other:?} is not one of In, NotIn, Exists, DoesNotExist")),
+                    other => {
+                        return Err(format!(
+                            "matchExpressions[{i}].operator {other:?} is not one of In, NotIn, Exists, DoesNotExist"
+                        ));
+                    }
                 });
             }
         }

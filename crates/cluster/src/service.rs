@@ -60,7 +60,10 @@ async fn forward(State(state): State<Arc<ProxyState>>, mut request: Request) -> 
     let selector = state.selector.read().unwrap_or_else(|p| p.into_inner()).clone();
     let endpoints = state.registry.endpoints(&state.namespace, &selector);
     let Some(pod) = state.choose(&endpoints) else {
-        return (StatusCode::SERVICE_UNAVAILABLE, format!("service {}/{} has no ready endpoints\n", state.namespace, state.name))
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("service {}/{} has no ready endpoints\n", state.namespace, state.name),
+        )
             .into_response();
     };
     let path = request.uri().path_and_query().map_or("/", |p| p.as_str());

@@ -170,7 +170,9 @@ fn validate_deployment(obj: &Value) -> Result<(), String> {
     }
     let template = spec.get("template").ok_or("spec.template: Required value")?;
     if !selector.matches(template) {
-        return Err("spec.template.metadata.labels: Invalid value: `selector` does not match template `labels`".to_string());
+        return Err(
+            "spec.template.metadata.labels: Invalid value: `selector` does not match template `labels`".to_string()
+        );
     }
     Ok(())
 }
@@ -328,7 +330,11 @@ impl Store {
             None => {
                 let prefix = meta_str(&obj, "generateName").unwrap_or("").to_string();
                 if prefix.is_empty() {
-                    return Err(ApiError::invalid(res, "", "metadata.name: Required value: name or generateName is required"));
+                    return Err(ApiError::invalid(
+                        res,
+                        "",
+                        "metadata.name: Required value: name or generateName is required",
+                    ));
                 }
                 let suffix: String = (0..5)
                     .map(|_| NAME_ALPHABET[(next_random(&mut inner.rng) % NAME_ALPHABET.len() as u64) as usize] as char)
@@ -376,7 +382,12 @@ impl Store {
     }
 
     /// Create an object with a status (system objects: nodes, namespaces, pods' first status).
-    pub fn create_with_status(&self, res: &'static ResourceDef, namespace: &str, obj: Value) -> Result<Value, ApiError> {
+    pub fn create_with_status(
+        &self,
+        res: &'static ResourceDef,
+        namespace: &str,
+        obj: Value,
+    ) -> Result<Value, ApiError> {
         let status = obj.get("status").cloned();
         let created = self.create(res, namespace, obj)?;
         match status {

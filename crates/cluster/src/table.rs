@@ -155,13 +155,9 @@ fn columns(res: &ResourceDef) -> Vec<Column> {
         "ConfigMap" => vec![name, ("Data", "integer", "", 0), age],
         "Lease" => vec![name, ("Holder", "string", "", 0), age],
         "Namespace" => vec![name, ("Status", "string", "", 0), age],
-        "Node" => vec![
-            name,
-            ("Status", "string", "", 0),
-            ("Roles", "string", "", 0),
-            age,
-            ("Version", "string", "", 0),
-        ],
+        "Node" => {
+            vec![name, ("Status", "string", "", 0), ("Roles", "string", "", 0), age, ("Version", "string", "", 0)]
+        }
         "PodMetrics" => vec![name, ("CPU", "string", "", 0), ("Memory", "string", "", 0), ("Window", "string", "", 0)],
         _ => vec![name, age],
     }
@@ -174,7 +170,9 @@ fn cells(res: &ResourceDef, o: &Value, now: DateTime<Utc>) -> Vec<Value> {
         "Deployment" => {
             let containers = o.pointer("/spec/template/spec/containers").and_then(Value::as_array);
             let join = |field: &str| {
-                containers.map(|cs| cs.iter().map(|c| s(c.get(field))).collect::<Vec<_>>().join(",")).unwrap_or_default()
+                containers
+                    .map(|cs| cs.iter().map(|c| s(c.get(field))).collect::<Vec<_>>().join(","))
+                    .unwrap_or_default()
             };
             let selector = o
                 .pointer("/spec/selector/matchLabels")
@@ -235,11 +233,8 @@ fn cells(res: &ResourceDef, o: &Value, now: DateTime<Utc>) -> Vec<Value> {
             ]
         }
         "HorizontalPodAutoscaler" => {
-            let reference = format!(
-                "{}/{}",
-                s(o.pointer("/spec/scaleTargetRef/kind")),
-                s(o.pointer("/spec/scaleTargetRef/name"))
-            );
+            let reference =
+                format!("{}/{}", s(o.pointer("/spec/scaleTargetRef/kind")), s(o.pointer("/spec/scaleTargetRef/name")));
             vec![
                 json!(name),
                 json!(reference),
@@ -256,7 +251,13 @@ fn cells(res: &ResourceDef, o: &Value, now: DateTime<Utc>) -> Vec<Value> {
                 .and_then(Value::as_array)
                 .map(|ps| {
                     ps.iter()
-                        .map(|p| format!("{}/{}", n(p.get("port")), p.get("protocol").and_then(Value::as_str).unwrap_or("TCP")))
+                        .map(|p| {
+                            format!(
+                                "{}/{}",
+                                n(p.get("port")),
+                                p.get("protocol").and_then(Value::as_str).unwrap_or("TCP")
+                            )
+                        })
                         .collect::<Vec<_>>()
                         .join(",")
                 })

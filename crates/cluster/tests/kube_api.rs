@@ -1,6 +1,8 @@
 //! kube-rs against the embedded API server: CRUD, patch flavours, scale and status
 //! subresources, watches, optimistic concurrency, Leases, Events, metrics and errors.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers may unwrap, like the tests themselves.
+
 mod common;
 
 use std::time::Duration;
@@ -80,7 +82,8 @@ async fn deployments_get_list_patch_scale_and_pods_follow() {
     assert_eq!(pod.metadata.owner_references.as_ref().unwrap()[0].kind, "Deployment");
     assert_eq!(pod.status.as_ref().unwrap().pod_ip.as_deref(), Some("127.0.0.1"));
     let port: u16 = pod.metadata.annotations.as_ref().unwrap()[METRICS_PORT_ANNOTATION].parse().unwrap();
-    let metrics = http_client().get(format!("http://127.0.0.1:{port}/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics =
+        http_client().get(format!("http://127.0.0.1:{port}/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("http_requests_in_flight"), "{metrics}");
     let ready = pod.status.unwrap().conditions.unwrap().into_iter().find(|c| c.type_ == "Ready").unwrap();
     assert!(ready.last_transition_time.unwrap().0 >= pod.metadata.creation_timestamp.unwrap().0);
@@ -100,8 +103,10 @@ async fn deployments_get_list_patch_scale_and_pods_follow() {
     let scale = deployments.get_scale("web").await.unwrap();
     assert_eq!(scale.spec.unwrap().replicas, Some(3));
     assert_eq!(scale.status.unwrap().selector.as_deref(), Some("app=web"));
-    let scale =
-        deployments.patch_scale("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 1}}))).await.unwrap();
+    let scale = deployments
+        .patch_scale("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 1}})))
+        .await
+        .unwrap();
     assert_eq!(scale.spec.unwrap().replicas, Some(1));
     wait_until("pods down to 1", Duration::from_secs(10), || async {
         pods.list(&lp).await.unwrap().items.iter().filter(|p| p.metadata.deletion_timestamp.is_none()).count() == 1
@@ -110,11 +115,7 @@ async fn deployments_get_list_patch_scale_and_pods_follow() {
 
     // Strategic merge and server-side apply on the same object.
     let d = deployments
-        .patch(
-            "web",
-            &PatchParams::default(),
-            &Patch::Strategic(json!({"metadata": {"labels": {"tier": "frontend"}}})),
-        )
+        .patch("web", &PatchParams::default(), &Patch::Strategic(json!({"metadata": {"labels": {"tier": "frontend"}}})))
         .await
         .unwrap();
     assert_eq!(d.metadata.labels.unwrap()["tier"], "frontend");
@@ -133,10 +134,13 @@ async fn deployments_get_list_patch_scale_and_pods_follow() {
         .patch(
             "web",
             &PatchParams::default(),
-            &Patch::<()>::Json(serde_json::from_value(json!([
-                {"op": "test", "path": "/spec/replicas", "value": 9},
-                {"op": "replace", "path": "/spec/replicas", "value": 7}
-            ])).unwrap()),
+            &Patch::<()>::Json(
+                serde_json::from_value(json!([
+                    {"op": "test", "path": "/spec/replicas", "value": 9},
+                    {"op": "replace", "path": "/spec/replicas", "value": 7}
+                ]))
+                .unwrap(),
+            ),
         )
         .await
         .unwrap_err();
@@ -145,7 +149,8 @@ async fn deployments_get_list_patch_scale_and_pods_follow() {
 
     // Deleting the Deployment collects its pods.
     deployments.delete("web", &DeleteParams::default()).await.unwrap();
-    wait_until("pods collected", Duration::from_secs(10), || async { pods.list(&lp).await.unwrap().items.is_empty() }).await;
+    wait_until("pods collected", Duration::from_secs(10), || async { pods.list(&lp).await.unwrap().items.is_empty() })
+        .await;
     assert_eq!(api_error(deployments.get("web").await.unwrap_err()).code, 404);
     cluster.shutdown().await;
 }
@@ -155,7 +160,8 @@ async fn stale_resource_version_gets_409_conflict() {
     let cluster = start_cluster().await;
     let client = kube_client(&cluster);
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
-    let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "settings"}, "data": {"mode": "a"}})).unwrap();
+    let cm: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "settings"}, "data": {"mode": "a"}})).unwrap();
     let first = cms.create(&PostParams::default(), &cm).await.unwrap();
     let mut second = first.clone();
     second.data.as_mut().unwrap().insert("mode".into(), "b".into());
@@ -222,7 +228,10 @@ async fn lease_acquire_renew_and_lose_race() {
     takeover.spec.as_mut().unwrap().holder_identity = Some("replica-b".into());
     let status = api_error(leases.replace("prescale-leader", &PostParams::default(), &takeover).await.unwrap_err());
     assert_eq!(status.code, 409);
-    assert_eq!(leases.get("prescale-leader").await.unwrap().spec.unwrap().holder_identity.as_deref(), Some("replica-a"));
+    assert_eq!(
+        leases.get("prescale-leader").await.unwrap().spec.unwrap().holder_identity.as_deref(),
+        Some("replica-a")
+    );
 
     // With the fresh version the takeover goes through.
     let mut takeover = renewed.clone();
@@ -335,7 +344,8 @@ async fn events_metrics_and_unserved_paths() {
 
     // PodMetrics for each running pod.
     let http = http_client();
-    let url = format!("{}/apis/metrics.k8s.io/v1beta1/namespaces/default/pods?labelSelector=app%3Dshop", cluster.api_url());
+    let url =
+        format!("{}/apis/metrics.k8s.io/v1beta1/namespaces/default/pods?labelSelector=app%3Dshop", cluster.api_url());
     let list: serde_json::Value = http.get(&url).send().await.unwrap().json().await.unwrap();
     assert_eq!(list["kind"], "PodMetricsList");
     let items = list["items"].as_array().unwrap();
@@ -349,7 +359,11 @@ async fn events_metrics_and_unserved_paths() {
     assert_eq!(resp.status().as_u16(), 404);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!((body["kind"].as_str(), body["reason"].as_str()), (Some("Status"), Some("NotFound")));
-    let resp = http.post(format!("{}/apis/metrics.k8s.io/v1beta1/namespaces/default/pods", cluster.api_url())).send().await.unwrap();
+    let resp = http
+        .post(format!("{}/apis/metrics.k8s.io/v1beta1/namespaces/default/pods", cluster.api_url()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 405);
     let resp = http
         .patch(format!("{}/api/v1/namespaces/default/configmaps/x", cluster.api_url()))

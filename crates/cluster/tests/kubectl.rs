@@ -3,6 +3,8 @@
 //! Skipped (with the reason printed) when kubectl is missing, unless
 //! `PRESCALE_REQUIRE_KUBECTL=1`, which turns a missing kubectl into a failure.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers may unwrap, like the tests themselves.
+
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -36,7 +38,11 @@ impl Kubectl {
             .output()
             .await
             .expect("kubectl runs");
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     async fn ok(&self, args: &[&str]) -> String {
@@ -103,7 +109,10 @@ async fn kubectl_gets_scales_and_autoscales() {
     let out = kubectl.ok(&["get", "pods"]).await;
     let pods = rows(&out);
     assert_eq!(pods.len(), 2, "{out}");
-    assert!(pods.iter().all(|l| l.starts_with("shop-frontend-") && l.contains("1/1") && l.contains("Running")), "{out}");
+    assert!(
+        pods.iter().all(|l| l.starts_with("shop-frontend-") && l.contains("1/1") && l.contains("Running")),
+        "{out}"
+    );
 
     let out = kubectl.ok(&["scale", "deployment/shop-frontend", "--replicas=5"]).await;
     assert!(out.contains("deployment.apps/shop-frontend scaled"), "{out}");

@@ -79,7 +79,8 @@ impl LiveAccuracy {
 
     /// Mean signed error relative to the mean observation (positive: forecasts too high).
     pub fn bias(&self) -> Option<f64> {
-        let (diff, obs) = self.scored.iter().fold((0.0, 0.0), |(d, o), s| (d + s.forecast - s.observed, o + s.observed));
+        let (diff, obs) =
+            self.scored.iter().fold((0.0, 0.0), |(d, o), s| (d + s.forecast - s.observed, o + s.observed));
         (!self.scored.is_empty() && obs > 0.0).then(|| diff / obs)
     }
 }

@@ -20,12 +20,12 @@ use prescale_predictor::{EventAware, Fallback, FitConfig, Model, PredictRequest,
 use prescale_provisioner::{ActuationOutcome, Actuator, DecisionMemory, PodCapacity, Policy, PolicyConfig, decide};
 use tokio::sync::Mutex;
 
+use crate::DaemonError;
 use crate::accuracy::LiveAccuracy;
 use crate::config::{DaemonConfig, LlmSettings, Mode, PredictorKind, Setting, WorkloadConfig};
 use crate::history::{History, align_down};
 use crate::recent::RecentLevel;
 use crate::state::{DaemonState, DecisionRecord, Plan, Planner, WorkloadEntry, WorkloadStatus};
-use crate::DaemonError;
 
 /// Pod startup assumed while `startup: auto` has nothing learned.
 const DEFAULT_STARTUP_SECS: u32 = 120;
@@ -217,7 +217,8 @@ impl Engine {
                 (w, task.await)
             }
         });
-        let results: Vec<_> = futures_util::stream::iter(tasks).buffer_unordered(self.settings.concurrency.max(1)).collect().await;
+        let results: Vec<_> =
+            futures_util::stream::iter(tasks).buffer_unordered(self.settings.concurrency.max(1)).collect().await;
         let mut report = TickReport::default();
         for (w, result) in results {
             match result {
@@ -253,11 +254,7 @@ impl Engine {
             let started = self.clock.now();
             let report = self.tick().await;
             self.state.set_ready();
-            tracing::info!(
-                decisions = report.decisions.len(),
-                failures = report.failures.len(),
-                "tick finished"
-            );
+            tracing::info!(decisions = report.decisions.len(), failures = report.failures.len(), "tick finished");
             let wait = (started + self.settings.tick - self.clock.now()).max(Duration::zero());
             tokio::select! {
                 _ = self.clock.sleep(wait) => {}
@@ -384,12 +381,15 @@ impl Runtime {
         self.last_fit_attempt = Some(now);
         match read_calendars(&self.entry.config) {
             Ok(events) => self.entry.set_file_events(events),
-            Err(e) => tracing::warn!(workload = %self.workload(), error = %e, "calendar files unreadable; keeping the events read before"),
+            Err(e) => {
+                tracing::warn!(workload = %self.workload(), error = %e, "calendar files unreadable; keeping the events read before")
+            }
         }
         let events = self.entry.all_events().await;
         let history = self.history.series().before(now);
         let joined = tokio::task::spawn_blocking(move || {
-            let uplift = prescale_features::uplift_table(&history, &events, &prescale_features::UpliftConfig::default());
+            let uplift =
+                prescale_features::uplift_table(&history, &events, &prescale_features::UpliftConfig::default());
             let table = uplift.as_ref().cloned().unwrap_or_default();
             let config = FitConfig { fit_time: Some(now), ..FitConfig::default() };
             let model = prescale_predictor::fit(&history, &events, &table, &config);
@@ -421,15 +421,26 @@ impl Runtime {
         }
     }
 
-    fn build_llm(&self, model: &Arc<Model>, settings: &EngineSettings, state: &DaemonState) -> Option<Arc<LlmPredictor>> {
+    fn build_llm(
+        &self,
+        model: &Arc<Model>,
+        settings: &EngineSettings,
+        state: &DaemonState,
+    ) -> Option<Arc<LlmPredictor>> {
         if self.entry.config.predictor != PredictorKind::Llm {
             return None;
         }
         let llm = settings.llm.as_ref()?;
         let config = llm_config(llm, settings.tick.to_std().unwrap_or_default());
-        let baseline = build_predictor(PredictorKind::Statistical, Some(model), None, &self.uplift, settings.predict_timeout);
-        let fallback =
-            build_predictor(PredictorKind::StatisticalEvents, Some(model), None, &self.uplift, settings.predict_timeout);
+        let baseline =
+            build_predictor(PredictorKind::Statistical, Some(model), None, &self.uplift, settings.predict_timeout);
+        let fallback = build_predictor(
+            PredictorKind::StatisticalEvents,
+            Some(model),
+            None,
+            &self.uplift,
+            settings.predict_timeout,
+        );
         match LlmPredictor::new(config, baseline, fallback, state.clock().clone()) {
             Ok(p) => Some(Arc::new(p.with_output_memory(self.output_memory.clone()))),
             Err(e) => {
@@ -503,7 +514,12 @@ impl Runtime {
     }
 
     /// One tick; `Err` when nothing could be decided (the replicas could not be read).
-    async fn tick(&mut self, now: DateTime<Utc>, settings: &EngineSettings, state: &DaemonState) -> Result<Decision, String> {
+    async fn tick(
+        &mut self,
+        now: DateTime<Utc>,
+        settings: &EngineSettings,
+        state: &DaemonState,
+    ) -> Result<Decision, String> {
         let w = self.workload().clone();
         let metrics = state.metrics();
         let replicas = match self.actuator.current(&w).await {
@@ -572,7 +588,9 @@ impl Runtime {
         let policy = policy_for(&self.entry.config, settings.tick, settings.step_secs, self.learned_capacity());
         let mut decision = match &policy {
             Ok(policy) => decide(forecast.as_ref(), &observed_state, policy, &mut self.memory, now),
-            Err(why) => Decision::new(now, replicas.spec, replicas.spec, format!("holding {} replicas: {why}", replicas.spec)),
+            Err(why) => {
+                Decision::new(now, replicas.spec, replicas.spec, format!("holding {} replicas: {why}", replicas.spec))
+            }
         };
         let missing_input = forecast.is_none() || observed_state.observed_load.is_none();
         if missing_input && decision.target < replicas.spec {
@@ -642,7 +660,12 @@ impl Runtime {
     }
 
     /// A what-if plan: the same forecast and policy with `extra` events, touching no state.
-    async fn plan(&self, now: DateTime<Utc>, settings: &EngineSettings, extra: Vec<ScheduledEvent>) -> Result<Plan, DaemonError> {
+    async fn plan(
+        &self,
+        now: DateTime<Utc>,
+        settings: &EngineSettings,
+        extra: Vec<ScheduledEvent>,
+    ) -> Result<Plan, DaemonError> {
         let mut events = self.entry.all_events().await;
         events.extend(extra);
         let request = self.request(now, events);
@@ -653,21 +676,25 @@ impl Runtime {
         let replicas = match self.entry.status().replicas {
             Some(r) => r,
             None => {
-                let mut r = self.actuator.current(self.workload()).await.map_err(|e| DaemonError::Stage {
-                    stage: "cluster",
-                    message: e.to_string(),
-                })?;
+                let mut r = self
+                    .actuator
+                    .current(self.workload())
+                    .await
+                    .map_err(|e| DaemonError::Stage { stage: "cluster", message: e.to_string() })?;
                 r.observed_load = self.history.latest(now, settings.stale_after).map(|(_, v)| v);
                 r
             }
         };
-        let decision = match policy_for(&self.entry.config, settings.tick, settings.step_secs, self.learned_capacity()) {
+        let decision = match policy_for(&self.entry.config, settings.tick, settings.step_secs, self.learned_capacity())
+        {
             Ok(policy) => {
                 // A copy of the memory: a what-if must not move the stabilization window.
                 let mut memory = self.memory.clone();
                 decide(Some(&forecast), &replicas, &policy, &mut memory, now)
             }
-            Err(why) => Decision::new(now, replicas.spec, replicas.spec, format!("holding {} replicas: {why}", replicas.spec)),
+            Err(why) => {
+                Decision::new(now, replicas.spec, replicas.spec, format!("holding {} replicas: {why}", replicas.spec))
+            }
         };
         Ok(Plan { forecast, decision })
     }

@@ -17,9 +17,9 @@ use prescale_core::{Decision, ReplicaState, ScheduledEvent, SharedClock, Workloa
 use prescale_provisioner::{ActuationOutcome, Actuator, ActuatorError};
 use serde_json::json;
 
+use crate::DaemonError;
 use crate::config::{KubernetesConnection, Mode};
 use crate::store::EventStore;
-use crate::DaemonError;
 
 /// Annotation holding the HPA's own `minReplicas` while prescale raises it.
 pub const ANNOTATION_ORIGINAL_FLOOR: &str = "prescale.io/original-min-replicas";
@@ -98,9 +98,9 @@ impl KubeActuator {
         let api: Api<HorizontalPodAutoscaler> = Api::namespaced(self.client.clone(), &workload.namespace);
         let list = api.list(&ListParams::default()).await.map_err(|e| actuator_error(workload, e))?;
         Ok(list.items.into_iter().find(|hpa| {
-            hpa.spec.as_ref().is_some_and(|s| {
-                s.scale_target_ref.kind == "Deployment" && s.scale_target_ref.name == workload.name
-            })
+            hpa.spec
+                .as_ref()
+                .is_some_and(|s| s.scale_target_ref.kind == "Deployment" && s.scale_target_ref.name == workload.name)
         }))
     }
 
@@ -247,11 +247,8 @@ impl Actuator for KubeActuator {
             .ok_or_else(|| ActuatorError::WorkloadNotFound(workload.clone()))?;
         let spec = deployment.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1).max(0) as u32;
         let ready = deployment.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0).max(0) as u32;
-        let hpa_floor = self
-            .find_hpa(workload)
-            .await?
-            .and_then(|hpa| hpa.spec)
-            .map(|s| s.min_replicas.unwrap_or(1).max(0) as u32);
+        let hpa_floor =
+            self.find_hpa(workload).await?.and_then(|hpa| hpa.spec).map(|s| s.min_replicas.unwrap_or(1).max(0) as u32);
         Ok(ReplicaState { spec, ready, hpa_floor, observed_load: None })
     }
 

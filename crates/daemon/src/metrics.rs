@@ -112,7 +112,11 @@ impl Metrics {
         );
         registry.register("tick_duration_seconds", "Duration of one whole tick", tick_duration.clone());
         registry.register("llm_calls", "LLM predictor steps by outcome (kind = ok, fallback)", llm_calls.clone());
-        registry.register("llm_fallbacks", "Forecasts answered by the fallback of the LLM predictor", llm_fallbacks.clone());
+        registry.register(
+            "llm_fallbacks",
+            "Forecasts answered by the fallback of the LLM predictor",
+            llm_fallbacks.clone(),
+        );
         registry.register("llm_tokens", "Tokens used by the LLM predictor", llm_tokens.clone());
         registry.register("llm_latency_seconds", "Duration of the LLM predictor's step", llm_latency.clone());
         registry.register(

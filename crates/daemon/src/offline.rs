@@ -16,9 +16,9 @@ use prescale_predictor::{FitConfig, PredictRequest};
 use prescale_provisioner::{DecisionMemory, decide};
 use serde::Serialize;
 
+use crate::DaemonError;
 use crate::config::{LlmSettings, Mode, PredictorKind, Setting, WorkloadConfig};
 use crate::engine::{build_predictor, llm_config, policy_for};
-use crate::DaemonError;
 
 /// What to forecast.
 #[derive(Debug, Clone)]
@@ -203,7 +203,13 @@ pub fn render_text(f: &OfflineForecast) -> String {
     out.push_str(&format!("{:<22} {:>12} {:>12} {:>12}\n", "t", "p50", "p90", "baseline"));
     for s in &f.steps {
         let baseline = s.baseline.map_or("-".to_string(), |b| format!("{b:.1}"));
-        out.push_str(&format!("{:<22} {:>12.1} {:>12.1} {:>12}\n", s.t.format("%Y-%m-%dT%H:%M:%SZ"), s.p50, s.p90, baseline));
+        out.push_str(&format!(
+            "{:<22} {:>12.1} {:>12.1} {:>12}\n",
+            s.t.format("%Y-%m-%dT%H:%M:%SZ"),
+            s.p50,
+            s.p90,
+            baseline
+        ));
     }
     out
 }

@@ -9,10 +9,10 @@ use chrono::{DateTime, Utc};
 use prescale_core::{Decision, Forecast, ReplicaState, ScheduledEvent, SharedClock, WorkloadRef};
 use serde::Serialize;
 
+use crate::DaemonError;
 use crate::config::{Mode, WorkloadConfig};
 use crate::metrics::Metrics;
 use crate::store::EventStore;
-use crate::DaemonError;
 
 /// What the loop last saw and decided for a workload.
 #[derive(Debug, Clone, Default, Serialize)]

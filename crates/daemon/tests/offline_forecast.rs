@@ -1,5 +1,7 @@
 //! Acceptance of `prescaled forecast` on the NASA July 1995 trace at the STS-70 launch morning.
 
+#![allow(clippy::unwrap_used)] // Test helpers may unwrap, like the tests themselves.
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -60,7 +62,8 @@ async fn a_declared_multiplier_of_two_doubles_the_forecast_in_the_launch_window(
         let ratio = s.p50 / s.baseline.unwrap();
         assert!((ratio - 2.0).abs() < 0.05, "at {} p50 {} baseline {:?}", s.t, s.p50, s.baseline);
     }
-    let before: Vec<_> = with.steps.iter().filter(|s| s.t < "1995-07-13T10:40:00Z".parse::<DateTime<Utc>>().unwrap()).collect();
+    let before: Vec<_> =
+        with.steps.iter().filter(|s| s.t < "1995-07-13T10:40:00Z".parse::<DateTime<Utc>>().unwrap()).collect();
     for s in before {
         assert!((s.p50 / s.baseline.unwrap() - 1.0).abs() < 1e-9, "before the window the forecast is the baseline");
     }

@@ -1,6 +1,9 @@
 //! Benchmarks: features and the uplift table for 28 days of 1-minute history (40,320 points)
 //! with 60 events of three kinds.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers may unwrap, like the tests themselves.
+#![allow(missing_docs)] // criterion_group! generates an undocumented public function.
+
 use std::hint::black_box;
 
 use chrono::{DateTime, Duration, Utc};

@@ -20,7 +20,9 @@ pub enum FeatureError {
         value: f64,
     },
     /// The series step does not divide a day, so day and week lags and clock windows are undefined.
-    #[error("series step of {step_secs} s does not divide a day (86400 s): day lags and clock windows need one that does")]
+    #[error(
+        "series step of {step_secs} s does not divide a day (86400 s): day lags and clock windows need one that does"
+    )]
     StepDoesNotDivideDay {
         /// The series step in seconds.
         step_secs: u32,

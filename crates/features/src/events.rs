@@ -40,7 +40,10 @@ pub(crate) fn event_columns(history: &TimeSeries, events: &[ScheduledEvent]) -> 
         }
     }
 
-    let mut out = vec![(columns::EVENT_ACTIVE.to_string(), any_active), (columns::EVENT_MINUTES_SINCE_START.to_string(), since_start)];
+    let mut out = vec![
+        (columns::EVENT_ACTIVE.to_string(), any_active),
+        (columns::EVENT_MINUTES_SINCE_START.to_string(), since_start),
+    ];
     for (kind, (kind_active, mut starts)) in by_kind {
         starts.sort_unstable();
         let mut until = Vec::with_capacity(n);

@@ -19,7 +19,7 @@ pub(crate) fn check_history(history: &TimeSeries) -> Result<usize, FeatureError>
         return Err(FeatureError::NonFiniteValue { index, timestamp: history.timestamp(index), value });
     }
     let step_secs = history.step_secs();
-    if DAY_SECS % step_secs != 0 {
+    if !DAY_SECS.is_multiple_of(step_secs) {
         return Err(FeatureError::StepDoesNotDivideDay { step_secs });
     }
     Ok((DAY_SECS / step_secs) as usize)

@@ -49,7 +49,8 @@ impl FeatureConfig {
         for (i, &duration) in self.rolling_windows.iter().enumerate() {
             let secs = duration.num_seconds();
             let step = i64::from(step_secs);
-            let invalid = |problem: String| FeatureError::InvalidConfig { field: format!("rolling_windows[{i}]"), problem };
+            let invalid =
+                |problem: String| FeatureError::InvalidConfig { field: format!("rolling_windows[{i}]"), problem };
             if secs <= 0 || secs % step != 0 || duration.subsec_nanos() != 0 {
                 return Err(invalid(format!(
                     "{} ms is not a positive multiple of the {step_secs} s step",
@@ -126,11 +127,8 @@ fn series_columns(
         value().shift(lit(7 * steps_per_day as i64)).alias(columns::LAG_1_WEEK),
     ];
     for w in windows {
-        let options = || RollingOptionsFixedWindow {
-            window_size: w.steps,
-            min_periods: w.min_present,
-            ..Default::default()
-        };
+        let options =
+            || RollingOptionsFixedWindow { window_size: w.steps, min_periods: w.min_present, ..Default::default() };
         stage_one.push(value().rolling_mean(options()).alias(columns::rolling_mean(w.duration)));
         stage_one.push(value().rolling_std(options()).alias(columns::rolling_std(w.duration)));
         stage_one.push(value().rolling_max(options()).alias(columns::rolling_max(w.duration)));

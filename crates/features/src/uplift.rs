@@ -105,7 +105,7 @@ impl UpliftConfig {
                 return invalid(field, format!("must not be negative, got {} s", d.num_seconds()));
             }
         }
-        if self.smoothing_steps % 2 == 0 {
+        if self.smoothing_steps.is_multiple_of(2) {
             return invalid("smoothing_steps", format!("must be odd, got {}", self.smoothing_steps));
         }
         Ok(())
@@ -266,7 +266,8 @@ impl<'a> Grid<'a> {
         }
         let uplift = observed / baseline;
         let shifts: Vec<i64> = day_shifts.iter().map(|&(d, _)| d).collect();
-        let (lead_steps, lag_steps) = if uplift > 1.0 { self.rise_extent(lo, hi, &shifts, uplift, config) } else { (0, 0) };
+        let (lead_steps, lag_steps) =
+            if uplift > 1.0 { self.rise_extent(lo, hi, &shifts, uplift, config) } else { (0, 0) };
         Ok(UpliftObservation { event_id: event.id.clone(), date: event.start, uplift, lead_steps, lag_steps })
     }
 
@@ -368,7 +369,7 @@ mod tests {
 
     #[test]
     fn centred_median_keeps_a_sharp_edge_and_drops_a_spike() {
-        let v: Vec<Option<f64>> = [1.0, 1.0, 1.0, 9.0, 1.0, 1.0, 4.0, 4.0, 4.0, 4.0].map(Some).to_vec();
+        let v: Vec<Option<f64>> = [1.0, 1.0, 9.0, 1.0, 1.0, 1.0, 4.0, 4.0, 4.0, 4.0].map(Some).to_vec();
         let m = centred_median(&v, 5);
         assert_eq!(m[2..8], [Some(1.0), Some(1.0), Some(1.0), Some(1.0), Some(4.0), Some(4.0)]);
         assert_eq!(m[0], None);

@@ -1,5 +1,7 @@
 //! Tests of `build_features` on small synthetic series whose expected values are worked out by hand.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers may unwrap, like the tests themselves.
+
 mod common;
 
 use chrono::Duration;
@@ -25,18 +27,8 @@ fn one_minute(values: Vec<Option<f64>>) -> TimeSeries {
 
 #[test]
 fn rolling_statistics_match_hand_computed_values_and_skip_missing_points() {
-    let history = one_minute(vec![
-        Some(1.0),
-        Some(2.0),
-        Some(4.0),
-        None,
-        Some(8.0),
-        Some(16.0),
-        None,
-        None,
-        None,
-        Some(3.0),
-    ]);
+    let history =
+        one_minute(vec![Some(1.0), Some(2.0), Some(4.0), None, Some(8.0), Some(16.0), None, None, None, Some(3.0)]);
     let window = Duration::minutes(4);
     // A 4-step window needs 2 present points.
     let config = FeatureConfig { rolling_windows: vec![window], min_window_coverage: 0.5 };
@@ -56,7 +48,18 @@ fn rolling_statistics_match_hand_computed_values_and_skip_missing_points() {
         nan,
     ];
     let max = [nan, 2.0, 4.0, 4.0, 8.0, 16.0, 16.0, 16.0, nan, nan];
-    let trend = [nan, nan, nan, nan, nan, (28.0 / 3.0 - 1.5) / 4.0, (12.0 - 7.0 / 3.0) / 4.0, (12.0 - 7.0 / 3.0) / 4.0, nan, nan];
+    let trend = [
+        nan,
+        nan,
+        nan,
+        nan,
+        nan,
+        (28.0 / 3.0 - 1.5) / 4.0,
+        (12.0 - 7.0 / 3.0) / 4.0,
+        (12.0 - 7.0 / 3.0) / 4.0,
+        nan,
+        nan,
+    ];
     assert_close(frame.column(&columns::rolling_mean(window)).unwrap(), &mean, "rolling_mean_4m");
     assert_close(frame.column(&columns::rolling_std(window)).unwrap(), &std, "rolling_std_4m");
     assert_close(frame.column(&columns::rolling_max(window)).unwrap(), &max, "rolling_max_4m");
@@ -107,7 +110,8 @@ fn missing_points_stay_nan_in_value_lags_and_empty_windows() {
     let max_15m = frame.column("rolling_max_15m").unwrap();
     assert!(mean_15m[120..200].iter().all(|x| x.is_nan()));
     assert!(max_15m[120..200].iter().all(|x| x.is_nan()));
-    let series_columns = frame.iter().filter(|(name, _)| ["value", "lag_", "rolling_", "trend_"].iter().any(|p| name.starts_with(p)));
+    let series_columns =
+        frame.iter().filter(|(name, _)| ["value", "lag_", "rolling_", "trend_"].iter().any(|p| name.starts_with(p)));
     for (name, column) in series_columns {
         assert!(column[150] != 0.0, "{name} turns the gap into zero");
     }
@@ -117,7 +121,8 @@ fn missing_points_stay_nan_in_value_lags_and_empty_windows() {
 fn calendar_columns_encode_utc_minute_of_day_and_weekday() {
     // 1998-06-10 was a Wednesday.
     let history = TimeSeries::from_values(at("1998-06-10T23:58:30Z"), Duration::seconds(30), vec![1.0; 6]).unwrap();
-    let frame = build_features(&history, &[], &FeatureConfig { rolling_windows: vec![], ..Default::default() }).unwrap();
+    let frame =
+        build_features(&history, &[], &FeatureConfig { rolling_windows: vec![], ..Default::default() }).unwrap();
     let minute = frame.column(columns::MINUTE_OF_DAY).unwrap();
     assert_close(minute, &[1438.5, 1439.0, 1439.5, 0.0, 0.5, 1.0], "minute_of_day");
     assert_close(frame.column(columns::DAY_OF_WEEK).unwrap(), &[2.0, 2.0, 2.0, 3.0, 3.0, 3.0], "day_of_week");
@@ -170,7 +175,10 @@ fn event_columns_flag_active_steps_and_count_minutes() {
     assert_eq!([since[60], since[79], since[80], since[81], since[100], since[119]], [0.0, 19.0, 0.0, 0.5, 19.5, 38.5]);
 
     let until_campaign = frame.column(&columns::event_minutes_until("campaign")).unwrap();
-    assert_eq!([until_campaign[0], until_campaign[60], until_campaign[61], until_campaign[179]], [60.0, 0.0, 239.0, 121.0]);
+    assert_eq!(
+        [until_campaign[0], until_campaign[60], until_campaign[61], until_campaign[179]],
+        [60.0, 0.0, 239.0, 121.0]
+    );
     let until_launch = frame.column(&columns::event_minutes_until("launch")).unwrap();
     assert_eq!([until_launch[0], until_launch[80]], [80.5, 0.5]);
     assert!(until_launch[81..].iter().all(|x| x.is_nan()), "no launch after the one that started");
@@ -187,15 +195,22 @@ fn bad_input_is_named() {
     let odd_step = TimeSeries::from_values(at("2026-03-02T00:00:00Z"), Duration::seconds(7), vec![1.0]).unwrap();
     assert_eq!(build_features(&odd_step, &[], &cfg), Err(FeatureError::StepDoesNotDivideDay { step_secs: 7 }));
 
-    let ninety_seconds = FeatureConfig { rolling_windows: vec![Duration::minutes(15), Duration::seconds(90)], ..cfg.clone() };
+    let ninety_seconds =
+        FeatureConfig { rolling_windows: vec![Duration::minutes(15), Duration::seconds(90)], ..cfg.clone() };
     let err = build_features(&one_minute(vec![Some(1.0)]), &[], &ninety_seconds).unwrap_err();
     assert!(matches!(&err, FeatureError::InvalidConfig { field, .. } if field == "rolling_windows[1]"), "{err}");
 
     let twice = FeatureConfig { rolling_windows: vec![Duration::hours(1), Duration::minutes(60)], ..cfg.clone() };
-    assert!(matches!(build_features(&one_minute(vec![Some(1.0)]), &[], &twice), Err(FeatureError::InvalidConfig { .. })));
+    assert!(matches!(
+        build_features(&one_minute(vec![Some(1.0)]), &[], &twice),
+        Err(FeatureError::InvalidConfig { .. })
+    ));
 
     let no_coverage = FeatureConfig { min_window_coverage: 0.0, ..cfg.clone() };
-    assert!(matches!(build_features(&one_minute(vec![Some(1.0)]), &[], &no_coverage), Err(FeatureError::InvalidConfig { .. })));
+    assert!(matches!(
+        build_features(&one_minute(vec![Some(1.0)]), &[], &no_coverage),
+        Err(FeatureError::InvalidConfig { .. })
+    ));
 
     let backwards = event("late", "launch", at("2026-03-02T02:00:00Z"), at("2026-03-02T01:00:00Z"));
     let ok = event("fine", "launch", at("2026-03-02T01:00:00Z"), at("2026-03-02T02:00:00Z"));
@@ -222,9 +237,9 @@ proptest! {
         let value = frame.column(columns::VALUE).unwrap();
         for (shift, name) in [(0usize, columns::VALUE), (1, columns::LAG_1_STEP), (288, columns::LAG_1_DAY), (2016, columns::LAG_1_WEEK)] {
             let column = frame.column(name).unwrap();
-            for i in 0..values.len() {
+            for (i, &actual) in column.iter().enumerate().take(values.len()) {
                 let expected = i.checked_sub(shift).and_then(|j| values[j]);
-                prop_assert!(same(column[i], expected), "{}[{}] = {} but expected {:?}", name, i, column[i], expected);
+                prop_assert!(same(actual, expected), "{}[{}] = {} but expected {:?}", name, i, actual, expected);
             }
         }
         prop_assert!(value.iter().zip(&values).all(|(a, b)| same(*a, *b)));

@@ -1,5 +1,7 @@
 //! Tests of the uplift measurement on synthetic series with a known event effect.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers may unwrap, like the tests themselves.
+
 mod common;
 
 use chrono::{DateTime, Duration, Utc};

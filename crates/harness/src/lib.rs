@@ -9,7 +9,7 @@
 //! arguments and calls these functions.
 
 pub mod backtest;
-pub mod load;
 mod error;
+pub mod load;
 
 pub use error::HarnessError;

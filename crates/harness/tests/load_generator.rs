@@ -1,5 +1,7 @@
 //! The load generator against real HTTP servers on loopback: rate, latency, timeouts, open loop.
 
+#![allow(clippy::unwrap_used)] // Test helpers may unwrap, like the tests themselves.
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -93,9 +95,11 @@ async fn error_statuses_and_refused_connections_count_as_errors() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
-    let generator =
-        LoadGenerator::new(LoadConfig::new(format!("http://127.0.0.1:{port}/")), RateSchedule::constant("s", 40.0, 0.5).unwrap())
-            .unwrap();
+    let generator = LoadGenerator::new(
+        LoadConfig::new(format!("http://127.0.0.1:{port}/")),
+        RateSchedule::constant("s", 40.0, 0.5).unwrap(),
+    )
+    .unwrap();
     let (_tx, rx) = watch::channel(false);
     generator.run(Instant::now(), rx).await.unwrap();
     let total = generator.recorder().total();
@@ -118,7 +122,11 @@ async fn time_scale_compresses_scenario_time_but_not_the_rate() {
     // Six 10-second scenario windows of about 100/6 requests each.
     let windows = rec.windows();
     assert_eq!(windows.len(), 6);
-    assert!(windows.iter().all(|w| (15..=18).contains(&w.tally.sent)), "{:?}", windows.iter().map(|w| w.tally.sent).collect::<Vec<_>>());
+    assert!(
+        windows.iter().all(|w| (15..=18).contains(&w.tally.sent)),
+        "{:?}",
+        windows.iter().map(|w| w.tally.sent).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,7 +16,10 @@ fn main() {
         ("World Cup", "worldcup98-1998-04-30_06-26.per-minute.csv", Some("worldcup98-1998-04-30_06-26.events.csv")),
         ("AWS ELB", "nab-aws-elb-request-count-8c0756.per-5min.csv", None),
     ];
-    println!("{:<10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}  params", "trace", "model", "+events", "persist", "profile", "targets", "fit ms", "eval ms");
+    println!(
+        "{:<10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}  params",
+        "trace", "model", "+events", "persist", "profile", "targets", "fit ms", "eval ms"
+    );
     for (name, series_file, events_file) in traces {
         let history = traces::load_series(series_file);
         let events = events_file.map(traces::load_events).unwrap_or_default();

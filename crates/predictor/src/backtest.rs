@@ -106,7 +106,7 @@ pub(crate) fn run(input: &BacktestInput<'_>) -> Result<Option<Backtest>, Predict
     let spec = RelMaeSpec::default();
     let history = input.history;
     let score = |forecast: &mut dyn FnMut(DateTime<Utc>, DateTime<Utc>) -> Option<f64>| -> Result<Option<RelMae>, PredictError> {
-        rel_mae(history, input.from, input.to, &spec, |origin, target| forecast(origin, target))
+        rel_mae(history, input.from, input.to, &spec, &mut *forecast)
             .map_err(|e| PredictError::InvalidRequest(format!("backtest: {e}")))
     };
     let rolling = RollingBaseline::new(history, input.grid, input.params);

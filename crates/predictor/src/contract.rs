@@ -60,10 +60,18 @@ pub fn problems(own_source: &ForecastSource, request: &PredictRequest, forecast:
         out.push(format!("{} points for a horizon of {} steps", forecast.points.len(), request.horizon_steps));
     }
     if forecast.start != request.at {
-        out.push(format!("starts at {} instead of the origin {}", forecast.start.to_rfc3339(), request.at.to_rfc3339()));
+        out.push(format!(
+            "starts at {} instead of the origin {}",
+            forecast.start.to_rfc3339(),
+            request.at.to_rfc3339()
+        ));
     }
     if forecast.step_secs != request.history.step_secs() {
-        out.push(format!("step of {} s instead of the history's {} s", forecast.step_secs, request.history.step_secs()));
+        out.push(format!(
+            "step of {} s instead of the history's {} s",
+            forecast.step_secs,
+            request.history.step_secs()
+        ));
     }
     for (i, p) in forecast.points.iter().enumerate() {
         if !(p.p50.is_finite() && p.p50 >= 0.0) {
@@ -161,7 +169,10 @@ pub fn sample_requests() -> Result<Vec<(&'static str, PredictRequest)>, CoreErro
     Ok(vec![
         ("per-minute with gaps, 1 hour ahead", request(&minute, minute.end(), 60, false)),
         ("5-minute with past and upcoming events, 3 hours ahead", request(&five, end, 36, true)),
-        ("origin inside the history, off the grid", request(&five, end - Duration::hours(6) + Duration::seconds(30), 30, true)),
+        (
+            "origin inside the history, off the grid",
+            request(&five, end - Duration::hours(6) + Duration::seconds(30), 30, true),
+        ),
         ("5-minute, 2 days ahead", request(&five, end, 576, true)),
     ])
 }

@@ -194,7 +194,8 @@ impl Predictor for EventAware {
         } else {
             effects.iter().map(Effect::describe).collect::<Vec<_>>().join("; ")
         };
-        let baseline = if base.baseline.is_empty() { base.points.iter().map(|p| p.p50).collect() } else { base.baseline };
+        let baseline =
+            if base.baseline.is_empty() { base.points.iter().map(|p| p.p50).collect() } else { base.baseline };
         Ok(Forecast {
             start: base.start,
             step_secs: base.step_secs,
@@ -228,7 +229,13 @@ mod tests {
     }
 
     fn table(kind: &str, uplift: f64, lead: u32, lag: u32, step_secs: u32) -> UpliftTable {
-        let obs = UpliftObservation { event_id: "old".into(), date: t("2025-12-01T12:00:00Z"), uplift, lead_steps: lead, lag_steps: lag };
+        let obs = UpliftObservation {
+            event_id: "old".into(),
+            date: t("2025-12-01T12:00:00Z"),
+            uplift,
+            lead_steps: lead,
+            lag_steps: lag,
+        };
         let mut table = UpliftTable { step_secs, ..Default::default() };
         table.kinds.insert(kind.into(), KindUplift::from_observations(vec![obs]).unwrap());
         table

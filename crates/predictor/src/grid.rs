@@ -124,7 +124,11 @@ impl Grid {
 /// Number of points of `history` complete before `at`: what a forecaster standing at `at` may see.
 pub(crate) fn visible_len(history: &TimeSeries, at: DateTime<Utc>) -> usize {
     let secs = (at - history.start()).num_seconds();
-    if secs <= 0 { 0 } else { usize::try_from(secs / i64::from(history.step_secs())).unwrap_or(usize::MAX).min(history.len()) }
+    if secs <= 0 {
+        0
+    } else {
+        usize::try_from(secs / i64::from(history.step_secs())).unwrap_or(usize::MAX).min(history.len())
+    }
 }
 
 /// Index (on the history's grid, possibly past its end) of the point containing `t`; `None` before the start.

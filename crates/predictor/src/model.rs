@@ -21,7 +21,9 @@ use serde::{Deserialize, Serialize};
 use crate::backtest::{self, Backtest, BacktestInput, RollingBaseline};
 use crate::events::{EventAware, mask_windows};
 use crate::grid::{Grid, bucket_secs_for, point_index, slot_of, visible_len, weekday_of};
-use crate::seasonal::{BaselineParams, DayGrouping, Level, ProfileParams, level_series, point, profile_series, profile_value};
+use crate::seasonal::{
+    BaselineParams, DayGrouping, Level, ProfileParams, level_series, point, profile_series, profile_value,
+};
 use crate::stats::quantile;
 use crate::{PredictError, PredictRequest, Predictor};
 
@@ -240,10 +242,10 @@ fn residual_quantiles(history: &TimeSeries, grid: &Grid, params: BaselineParams)
             let Some(origin_bucket) = b.checked_sub(lead) else { break };
             let origin = grid.bucket_start(origin_bucket);
             for i in b * grid.per..(b + 1) * grid.per {
-                if let (Some(y), Some(f)) = (history.values()[i], rolling.point_forecast(origin, i)) {
-                    if f > 0.0 {
-                        bucket_ratios.push(y / f);
-                    }
+                if let (Some(y), Some(f)) = (history.values()[i], rolling.point_forecast(origin, i))
+                    && f > 0.0
+                {
+                    bucket_ratios.push(y / f);
                 }
             }
         }
@@ -461,15 +463,18 @@ impl Model {
         for i in 0..request.horizon_steps {
             let t = request.at + history.step() * i32::try_from(i).unwrap_or(i32::MAX);
             let index = point_index(history, t).ok_or_else(|| {
-                PredictError::InvalidRequest(format!("forecast start {} is before the history", request.at.to_rfc3339()))
+                PredictError::InvalidRequest(format!(
+                    "forecast start {} is before the history",
+                    request.at.to_rfc3339()
+                ))
             })?;
             let bucket = index / grid.per;
             let (bucket_value, lead) = match cached {
                 Some((b, value, lead)) if b == bucket => (value, lead),
                 _ => {
                     let lead = bucket.saturating_sub(complete);
-                    let profile = profile_value(&grid, bucket, complete, &self.params.profile, &mut scratch)
-                        .or_else(|| {
+                    let profile =
+                        profile_value(&grid, bucket, complete, &self.params.profile, &mut scratch).or_else(|| {
                             from_stored += 1;
                             self.seasonal[weekday_of(t, offset_secs) * spd + slot_of(t, bucket_secs)]
                         });
@@ -506,7 +511,11 @@ impl Model {
             explanation.push_str(&format!("; {from_stored} buckets use the profile stored at fit time"));
         }
         if let Some(b) = &self.backtest {
-            explanation.push_str(&format!("; backtest rel_mae {:.2} over {} days", b.rel_mae, (b.to - b.from).num_days()));
+            explanation.push_str(&format!(
+                "; backtest rel_mae {:.2} over {} days",
+                b.rel_mae,
+                (b.to - b.from).num_days()
+            ));
         }
         explanation.push_str("; p90 from fitted residual quantiles");
         Ok(Forecast {

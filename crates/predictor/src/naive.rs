@@ -87,7 +87,8 @@ impl Predictor for SeasonalNaive {
         for i in 0..request.horizon_steps {
             let t = request.at + history.step() * i32::try_from(i).unwrap_or(i32::MAX);
             found.clear();
-            for k in 1..=SEASONS_BACK + i32::try_from(i as i64 * i64::from(history.step_secs()) / season.num_seconds()).unwrap_or(0)
+            for k in 1..=SEASONS_BACK
+                + i32::try_from(i as i64 * i64::from(history.step_secs()) / season.num_seconds()).unwrap_or(0)
             {
                 let past = t - season * k;
                 let value = point_index(history, past)

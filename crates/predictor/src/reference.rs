@@ -136,8 +136,7 @@ impl Predictor for Profile {
         let values = profile(&request.history, request.at, request.horizon_steps)?;
         let spd = steps_per_day(&request.history)?;
         let visible = visible_len(&request.history, request.at);
-        let level =
-            profile_level(request.history.values(), visible, hour_points(request.history.step_secs()), spd);
+        let level = profile_level(request.history.values(), visible, hour_points(request.history.step_secs()), spd);
         let explanation = format!(
             "profile reference: 7-day same-time mean x level {level:.2} from the last hour; no uncertainty band"
         );

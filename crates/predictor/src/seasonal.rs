@@ -72,7 +72,12 @@ pub struct ProfileParams {
 impl ProfileParams {
     /// A short human-readable description.
     pub(crate) fn describe(&self) -> String {
-        format!("median of the last {} comparable days ({}), ±{} buckets", self.days, self.grouping.describe(), self.half_window)
+        format!(
+            "median of the last {} comparable days ({}), ±{} buckets",
+            self.days,
+            self.grouping.describe(),
+            self.half_window
+        )
     }
 }
 
@@ -160,11 +165,7 @@ impl Level {
 
     /// Observed over expected, 1 before any observation.
     pub fn factor(&self) -> f64 {
-        if self.expected > 0.0 {
-            (self.observed / self.expected).clamp(LEVEL_BOUNDS.0, LEVEL_BOUNDS.1)
-        } else {
-            1.0
-        }
+        if self.expected > 0.0 { (self.observed / self.expected).clamp(LEVEL_BOUNDS.0, LEVEL_BOUNDS.1) } else { 1.0 }
     }
 
     /// Exponentially weighted mean of recent buckets, if any was seen.

@@ -1,6 +1,8 @@
 //! Property tests of `decide`: bounds, stabilization, monotonicity in the forecast, and that a
 //! missing forecast never lowers replicas. Memories are built by running random histories first.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers may unwrap, like the tests themselves.
+
 use chrono::{DateTime, Duration, Utc};
 use prescale_core::{Decision, Forecast, ForecastPoint, ForecastSource, ReplicaState, ScaleDirection};
 use prescale_provisioner::{DecisionMemory, PodCapacity, Policy, PolicyConfig, decide};

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: a fast cluster, clients, waiting, open-loop load.
 
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers may unwrap, like the tests themselves.
 
 use std::future::Future;
 use std::sync::Arc;

@@ -36,16 +36,17 @@ impl ApiError {
             Some(f) => format!("invalid request body: {f}: {problem}"),
             None => format!("invalid request body: {problem}"),
         };
-        Self { status: StatusCode::BAD_REQUEST, body: ErrorBody { error, field, problem: Some(problem), problems: vec![] } }
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            body: ErrorBody { error, field, problem: Some(problem), problems: vec![] },
+        }
     }
 
     /// 422 listing every invalid field; `field`/`problem` name the first.
     pub fn invalid(problems: Vec<FieldError>) -> Self {
         let first = problems.first().cloned();
-        let error = format!(
-            "invalid input: {}",
-            problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
-        );
+        let error =
+            format!("invalid input: {}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
         Self {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             body: ErrorBody {

@@ -102,7 +102,12 @@ fn forecast_view(workload: &WorkloadRef, forecast: &Forecast, decision: &Decisio
         .points
         .iter()
         .enumerate()
-        .map(|(i, p)| StepView { t: forecast.timestamp(i), p50: p.p50, p90: p.p90, baseline: forecast.baseline.get(i).copied() })
+        .map(|(i, p)| StepView {
+            t: forecast.timestamp(i),
+            p50: p.p50,
+            p90: p.p90,
+            baseline: forecast.baseline.get(i).copied(),
+        })
         .collect();
     ForecastView {
         workload: workload.clone(),
@@ -144,7 +149,10 @@ async fn list_workloads(State(api): State<Api>) -> Json<serde_json::Value> {
     Json(json!({ "workloads": workloads }))
 }
 
-async fn forecast(State(api): State<Api>, Path((namespace, name)): Path<(String, String)>) -> Result<Response, ApiError> {
+async fn forecast(
+    State(api): State<Api>,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
     let entry = api.entry(&namespace, &name)?;
     let status = entry.status();
     match (&status.forecast, &status.decision) {
@@ -182,7 +190,9 @@ async fn predict(
     for (i, event) in request.events.iter().enumerate() {
         if let Err(errors) = event.validate() {
             problems.extend(
-                errors.into_iter().map(|e| FieldError { field: format!("events[{i}].{}", e.field), problem: e.problem }),
+                errors
+                    .into_iter()
+                    .map(|e| FieldError { field: format!("events[{i}].{}", e.field), problem: e.problem }),
             );
         }
     }
@@ -306,6 +316,7 @@ async fn readyz(State(api): State<Api>) -> Response {
     if api.state.is_ready() {
         Json(json!({"status": "ready"})).into_response()
     } else {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not ready: the first fit and tick have not finished").into_response()
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not ready: the first fit and tick have not finished")
+            .into_response()
     }
 }

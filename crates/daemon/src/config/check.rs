@@ -230,7 +230,10 @@ impl<'v> Table<'v> {
                 .filter_map(|(i, item)| match item {
                     Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
                     other => {
-                        p.push(format!("{}[{i}]", self.field(key)), format!("expected a path, got {}", describe(other)));
+                        p.push(
+                            format!("{}[{i}]", self.field(key)),
+                            format!("expected a path, got {}", describe(other)),
+                        );
                         None
                     }
                 })
@@ -281,7 +284,10 @@ fn check_label(p: &mut Problems, field: String, s: &str) {
         && !s.starts_with('-')
         && !s.ends_with('-');
     if !ok {
-        p.push(field, format!("{s:?} is not a valid Kubernetes namespace (lowercase letters, digits, '-', at most 63)"));
+        p.push(
+            field,
+            format!("{s:?} is not a valid Kubernetes namespace (lowercase letters, digits, '-', at most 63)"),
+        );
     }
 }
 

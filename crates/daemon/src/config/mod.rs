@@ -46,10 +46,7 @@ pub fn load_tree(path: &Path, env: Option<BTreeMap<String, String>>) -> Result<V
         other => {
             return Err(DaemonError::ConfigLoad {
                 file: path.display().to_string(),
-                message: format!(
-                    "unsupported file extension {:?}: expected .yaml, .yml or .toml",
-                    other.unwrap_or("")
-                ),
+                message: format!("unsupported file extension {:?}: expected .yaml, .yml or .toml", other.unwrap_or("")),
             });
         }
     };
@@ -77,5 +74,6 @@ pub fn validate(tree: &Value) -> Result<DaemonConfig, Vec<FieldError>> {
 
 /// Parse a duration such as `30s`, `3m`, `1h 30m` or `6h`.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|e| format!("invalid duration {text:?}: {e} (examples: 30s, 3m, 6h)"))
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("invalid duration {text:?}: {e} (examples: 30s, 3m, 6h)"))
 }

@@ -1,5 +1,6 @@
 //! Shared test helpers: a small reader for the trace CSVs in `data/traces`, and synthetic series.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers may unwrap, like the tests themselves.
 #![allow(dead_code)]
 
 use std::path::PathBuf;

@@ -110,10 +110,8 @@ pub fn run_cli(args: &BacktestArgs) -> Result<(), HarnessError> {
     let report = run(&trace, &config)?;
     print!("{}", report.table());
     if let Some(path) = &args.json {
-        let json = serde_json::to_string_pretty(&report).map_err(|e| HarnessError::Write {
-            path: path.clone(),
-            source: std::io::Error::other(e),
-        })?;
+        let json = serde_json::to_string_pretty(&report)
+            .map_err(|e| HarnessError::Write { path: path.clone(), source: std::io::Error::other(e) })?;
         write(path, json + "\n")?;
     }
     if let Some(path) = &args.timeline {

@@ -156,13 +156,19 @@ impl BacktestConfig {
             }
         }
         if self.max_replicas == 0 || self.min_replicas > self.max_replicas {
-            return bad("--min/--max", format!("need 0 <= min <= max and max >= 1, got {}..{}", self.min_replicas, self.max_replicas));
+            return bad(
+                "--min/--max",
+                format!("need 0 <= min <= max and max >= 1, got {}..{}", self.min_replicas, self.max_replicas),
+            );
         }
         if self.warmup < Duration::zero() {
             return bad("--warmup", format!("must not be negative, got {} s", self.warmup.num_seconds()));
         }
         if self.policies.iter().any(|p| p.fits_a_model()) && self.warmup < Duration::days(2) {
-            return bad("--warmup", format!("prescale and holt-winters fit on at least 2 days; got {}", show(self.warmup)));
+            return bad(
+                "--warmup",
+                format!("prescale and holt-winters fit on at least 2 days; got {}", show(self.warmup)),
+            );
         }
         if self.refit_every <= Duration::zero() {
             return bad("--refit-every", "must be positive".into());

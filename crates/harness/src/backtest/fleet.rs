@@ -23,7 +23,13 @@ pub(crate) struct Fleet {
 impl Fleet {
     /// `replicas` Ready pods at time `now`; new pods take `startup_secs` to become Ready.
     pub fn new(now: i64, replicas: u32, startup_secs: i64) -> Self {
-        Self { spec: replicas, ready: replicas, starting: VecDeque::new(), startup_secs: startup_secs.max(0), clock: now }
+        Self {
+            spec: replicas,
+            ready: replicas,
+            starting: VecDeque::new(),
+            startup_secs: startup_secs.max(0),
+            clock: now,
+        }
     }
 
     /// The replica target (`spec.replicas`).

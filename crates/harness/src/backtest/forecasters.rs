@@ -88,17 +88,17 @@ pub(crate) struct ProfileReference<'a> {
 impl<'a> ProfileReference<'a> {
     pub fn new(view: DemandView<'a>) -> Self {
         let step = view.step_secs();
-        Self {
-            view,
-            steps_per_day: (86_400 / step) as usize,
-            hour_steps: ((3600 / step) as usize).max(1),
-            failures: 0,
-        }
+        Self { view, steps_per_day: (86_400 / step) as usize, hour_steps: ((3600 / step) as usize).max(1), failures: 0 }
     }
 
     /// Mean of the present values at `index - d * day` for d = 1..=7 (all before the origin).
     fn same_time(&self, values: &[Option<f64>], index: usize, visible: usize) -> Option<f64> {
-        mean((1..=PROFILE_DAYS).filter_map(|d| index.checked_sub(d * self.steps_per_day)).filter(|&j| j < visible).filter_map(|j| values[j]))
+        mean(
+            (1..=PROFILE_DAYS)
+                .filter_map(|d| index.checked_sub(d * self.steps_per_day))
+                .filter(|&j| j < visible)
+                .filter_map(|j| values[j]),
+        )
     }
 
     /// The reference's p50 for steps `i..i + horizon`, from the demand before `i`.
@@ -184,7 +184,7 @@ enum Kind {
         /// The calendar (announced in advance, so known at every step).
         events: Vec<ScheduledEvent>,
         /// The LLM predictor, when configured.
-        llm: Option<LlmParts>,
+        llm: Option<Box<LlmParts>>,
     },
 }
 
@@ -244,7 +244,7 @@ impl<'a> PredictorForecaster<'a> {
             let predictor = LlmPredictor::new(config, baseline.clone(), fallback.clone(), Arc::new(clock.clone()))
                 .map_err(HarnessError::Llm)?;
             if let Kind::Prescale { llm, .. } = &mut me.kind {
-                *llm = Some(LlmParts { predictor, baseline, fallback, clock });
+                *llm = Some(Box::new(LlmParts { predictor, baseline, fallback, clock }));
             }
         }
         Ok(me)
@@ -295,7 +295,6 @@ impl<'a> PredictorForecaster<'a> {
         self.fits += 1;
         Ok(Some(model))
     }
-
 }
 
 /// The error of a first fit, naming the policy and the time.

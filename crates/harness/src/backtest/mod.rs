@@ -29,8 +29,8 @@ pub use trace::Trace;
 mod trace;
 
 use chrono::Duration;
-use prescale_core::accuracy::RelMaeSpec;
 use prescale_core::ScheduledEvent;
+use prescale_core::accuracy::RelMaeSpec;
 
 use crate::HarnessError;
 use forecasters::{DemandView, PredictorForecaster, ProfileReference};
@@ -77,7 +77,8 @@ pub fn run(trace: &Trace, config: &BacktestConfig) -> Result<BacktestReport, Har
         targets: simulate::accuracy_targets(demand, first, &accuracy),
         accuracy,
     };
-    setup.initial = demand.values()[..first].iter().rev().flatten().next().map_or(config.min_replicas, |d| setup.need(*d));
+    setup.initial =
+        demand.values()[..first].iter().rev().flatten().next().map_or(config.min_replicas, |d| setup.need(*d));
 
     let from = demand.timestamp(first);
     let events: Vec<ScheduledEvent> = trace.events.clone().unwrap_or_default();
@@ -89,16 +90,26 @@ pub fn run(trace: &Trace, config: &BacktestConfig) -> Result<BacktestReport, Har
         kinds.push(PolicyKind::Oracle);
     }
     let runs: Vec<Result<Run, HarnessError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> =
-            kinds.iter().map(|&kind| (kind, scope.spawn({
-                let (setup, events) = (&setup, &events);
-                move || run_policy(setup, kind, events)
-            }))).collect();
+        let handles: Vec<_> = kinds
+            .iter()
+            .map(|&kind| {
+                (
+                    kind,
+                    scope.spawn({
+                        let (setup, events) = (&setup, &events);
+                        move || run_policy(setup, kind, events)
+                    }),
+                )
+            })
+            .collect();
         handles
             .into_iter()
             .map(|(kind, handle)| {
                 handle.join().unwrap_or_else(|_| {
-                    Err(HarnessError::Simulation { policy: kind.name(), problem: "the simulation thread panicked".into() })
+                    Err(HarnessError::Simulation {
+                        policy: kind.name(),
+                        problem: "the simulation thread panicked".into(),
+                    })
                 })
             })
             .collect()
@@ -151,10 +162,9 @@ fn run_policy(setup: &Setup<'_>, kind: PolicyKind, events: &[ScheduledEvent]) ->
         PolicyKind::Oracle => return Ok(simulate::oracle(setup)),
         _ => {}
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| HarnessError::Simulation { policy: kind.name(), problem: format!("cannot start a runtime: {e}") })?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| {
+        HarnessError::Simulation { policy: kind.name(), problem: format!("cannot start a runtime: {e}") }
+    })?;
     let policy = setup.policy()?;
     let view = DemandView { demand: setup.demand, horizon_steps: setup.horizon_steps() };
     let refit = setup.config.refit_every;

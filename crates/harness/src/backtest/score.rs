@@ -67,11 +67,7 @@ pub struct PolicyScores {
 }
 
 /// The calendar events scored: their whole window (start to end + 30 minutes) lies in `[from, to]`.
-pub(crate) fn scored_events(
-    events: &[ScheduledEvent],
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Vec<&ScheduledEvent> {
+pub(crate) fn scored_events(events: &[ScheduledEvent], from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<&ScheduledEvent> {
     events.iter().filter(|e| e.start >= from && e.end + EVENT_TAIL <= to).collect()
 }
 
@@ -97,9 +93,8 @@ pub(crate) fn score(
         }
     }
     let (mae, rel_mae, smape) = accuracy(setup, &run);
-    let captured = events.filter(|e| !e.is_empty()).map(|events| {
-        events.iter().filter(|e| captured(setup, &run.ready, e)).count()
-    });
+    let captured =
+        events.filter(|e| !e.is_empty()).map(|events| events.iter().filter(|e| captured(setup, &run.ready, e)).count());
     PolicyScores {
         name: name.to_string(),
         underprovisioned_minutes: under as f64 * step_minutes,
@@ -146,12 +141,8 @@ fn accuracy(setup: &Setup<'_>, run: &Run) -> (Option<f64>, Option<f64>, Option<f
     if run.forecasts.is_empty() {
         return (None, None, None);
     }
-    let by_bucket: HashMap<DateTime<Utc>, f64> = setup
-        .targets
-        .iter()
-        .zip(&run.forecasts)
-        .filter_map(|(t, f)| Some((t.bucket, (*f)?)))
-        .collect();
+    let by_bucket: HashMap<DateTime<Utc>, f64> =
+        setup.targets.iter().zip(&run.forecasts).filter_map(|(t, f)| Some((t.bucket, (*f)?))).collect();
     let demand: &TimeSeries = setup.demand;
     let Ok(aggregate) = demand.aggregate_sum(setup.accuracy.aggregate) else { return (None, None, None) };
     let from = setup.time(setup.first) + setup.accuracy.horizon;

@@ -193,18 +193,13 @@ pub(crate) fn oracle(setup: &Setup<'_>) -> Run {
         run.decisions.push(TimedTarget { at: setup.time(i), target });
     }
     let aggregate = setup.demand.aggregate_sum(setup.accuracy.aggregate).ok();
-    run.forecasts =
-        setup.targets.iter().map(|t| aggregate.as_ref().and_then(|a| a.value_at(t.bucket))).collect();
+    run.forecasts = setup.targets.iter().map(|t| aggregate.as_ref().and_then(|a| a.value_at(t.bucket))).collect();
     run
 }
 
 /// A predictive policy: at each step's start, the forecaster's forecast (from the demand
 /// before the step) and the load of the last step go through `provisioner::decide`.
-pub(crate) async fn predictive<F: Forecaster>(
-    setup: &Setup<'_>,
-    policy: &Policy,
-    forecaster: &mut F,
-) -> Run {
+pub(crate) async fn predictive<F: Forecaster>(setup: &Setup<'_>, policy: &Policy, forecaster: &mut F) -> Run {
     let n = setup.demand.len();
     let mut fleet = super::fleet::Fleet::new(setup.secs(setup.first), setup.initial, setup.startup_secs());
     let mut memory = DecisionMemory::new();
@@ -251,7 +246,8 @@ pub(crate) fn accuracy_targets(demand: &TimeSeries, first: usize, spec: &RelMaeS
     let Ok(aggregate) = demand.aggregate_sum(spec.aggregate) else { return Vec::new() };
     let scored_from = demand.timestamp(first);
     let step = i64::from(demand.step_secs());
-    let index_from = |t: DateTime<Utc>| ((t - demand.start()).num_seconds() + step - 1).div_euclid(step).max(0) as usize;
+    let index_from =
+        |t: DateTime<Utc>| ((t - demand.start()).num_seconds() + step - 1).div_euclid(step).max(0) as usize;
     (0..aggregate.len())
         .filter_map(|b| {
             let bucket = aggregate.timestamp(b);

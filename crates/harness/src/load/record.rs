@@ -202,8 +202,8 @@ impl Recorder {
     pub fn sent(&self, t_s: f64, phase: &str, lag: Duration) -> Result<(), LoadError> {
         let w = self.window_of(t_s);
         let mut inner = self.lock();
-        if !inner.windows.contains_key(&w) {
-            inner.windows.insert(w, Tally::new()?);
+        if let std::collections::btree_map::Entry::Vacant(e) = inner.windows.entry(w) {
+            e.insert(Tally::new()?);
         }
         if !inner.phases.contains_key(phase) {
             inner.phases.insert(phase.to_string(), Tally::new()?);

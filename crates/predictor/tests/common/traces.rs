@@ -1,5 +1,7 @@
 //! Readers for the real traces in `data/traces` (CSV `timestamp,requests` and
 //! `start,end,name,kind`), and a rough uplift estimate for tests.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers may unwrap, like the tests themselves.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
