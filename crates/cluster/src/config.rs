@@ -10,6 +10,11 @@ use crate::pod::PodConfig;
 /// Annotation the cluster sets on every pod: the loopback port of its HTTP server
 /// (which also serves `/metrics`); the pod's IP is `127.0.0.1`.
 pub const METRICS_PORT_ANNOTATION: &str = "prescale.dev/metrics-port";
+/// The conventional scrape-port annotation, set on every pod to the same port as
+/// [`METRICS_PORT_ANNOTATION`].
+pub const PROMETHEUS_PORT_ANNOTATION: &str = "prometheus.io/port";
+/// The conventional scrape annotation, `"true"` on every pod.
+pub const PROMETHEUS_SCRAPE_ANNOTATION: &str = "prometheus.io/scrape";
 /// Pod-template annotation overriding the startup delay, in cluster-clock seconds.
 pub const STARTUP_DELAY_ANNOTATION: &str = "prescale.dev/startup-delay-seconds";
 /// Pod-template annotation overriding [`PodConfig::workers`].

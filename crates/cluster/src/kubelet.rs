@@ -15,8 +15,8 @@ use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 
 use crate::config::{
-    ClusterConfig, METRICS_PORT_ANNOTATION, QUEUE_CAPACITY_ANNOTATION, SERVICE_TIME_ANNOTATION,
-    STARTUP_DELAY_ANNOTATION, WORKERS_ANNOTATION,
+    ClusterConfig, METRICS_PORT_ANNOTATION, PROMETHEUS_PORT_ANNOTATION, PROMETHEUS_SCRAPE_ANNOTATION,
+    QUEUE_CAPACITY_ANNOTATION, SERVICE_TIME_ANNOTATION, STARTUP_DELAY_ANNOTATION, WORKERS_ANNOTATION,
 };
 use crate::events::EventRecorder;
 use crate::pod::{PodConfig, PodServer};
@@ -340,6 +340,9 @@ impl Kubelet {
         let started_at = format_time(clock.now());
         let result = self.store.mutate(resources::pods(), namespace, name, |o| {
             o["metadata"]["annotations"][METRICS_PORT_ANNOTATION] = json!(port.to_string());
+            // The conventional scrape annotations too, so Prometheus-style scrapers find the pod.
+            o["metadata"]["annotations"][PROMETHEUS_PORT_ANNOTATION] = json!(port.to_string());
+            o["metadata"]["annotations"][PROMETHEUS_SCRAPE_ANNOTATION] = json!("true");
             o["spec"]["nodeName"] = json!(NODE_NAME);
             o["status"] = pod_status(o, false, &started_at, &started_at);
             Ok(())

@@ -12,7 +12,6 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use futures_util::StreamExt;
 use prescale_collector::{EventCalendar, MetricSource, Signal};
 use prescale_core::{Decision, Forecast, ReplicaState, ScheduledEvent, SharedClock, UpliftTable, WorkloadRef};
 use prescale_predictor::llm::{LlmConfig, LlmPredictor, StructuredOutputMemory};
@@ -24,8 +23,9 @@ use crate::DaemonError;
 use crate::accuracy::LiveAccuracy;
 use crate::config::{DaemonConfig, LlmSettings, Mode, PredictorKind, Setting, WorkloadConfig};
 use crate::history::{History, align_down};
+use crate::leader::Leadership;
 use crate::recent::RecentLevel;
-use crate::state::{DaemonState, DecisionRecord, Plan, Planner, WorkloadEntry, WorkloadStatus};
+use crate::state::{DaemonState, DecisionRecord, Plan, Planner, PodResourceUse, WorkloadEntry, WorkloadStatus};
 
 /// Pod startup assumed while `startup: auto` has nothing learned.
 const DEFAULT_STARTUP_SECS: u32 = 120;
@@ -43,6 +43,24 @@ const FIT_RETRY_MINUTES: i64 = 30;
 const REREAD_STEPS: i64 = 5;
 /// Scored points in the live accuracy window.
 const ACCURACY_WINDOW: usize = 1440;
+/// Startup samples needed before `startup: auto` is trusted.
+const MIN_STARTUP_SAMPLES: usize = 1;
+/// Startup samples kept (the newest win).
+const MAX_STARTUP_SAMPLES: usize = 200;
+
+/// Observes how long the workload's new pods take from creation to Ready (`startup: auto`).
+#[async_trait]
+pub trait StartupObserver: Send + Sync {
+    /// Creation-to-Ready times of the workload's Ready pods.
+    async fn startup_times(&self, workload: &WorkloadRef) -> Result<Vec<std::time::Duration>, String>;
+}
+
+/// Reads the CPU and memory the workload's pods use now (reported, never decisive).
+#[async_trait]
+pub trait ResourceObserver: Send + Sync {
+    /// CPU cores and memory bytes summed over the workload's pods.
+    async fn resources(&self, workload: &WorkloadRef) -> Result<PodResourceUse, String>;
+}
 
 /// Loop-wide settings, from the configuration.
 #[derive(Debug, Clone)]
@@ -98,12 +116,16 @@ pub struct WorkloadParts {
     pub seed: Option<prescale_core::TimeSeries>,
     /// A predictor to use instead of the one built from the configuration and the fitted model.
     pub predictor: Option<Arc<dyn Predictor>>,
+    /// Where `startup: auto` learns pod startup times; `None`: the default startup applies.
+    pub startup: Option<Arc<dyn StartupObserver>>,
+    /// Where the pods' CPU and memory come from, if anywhere.
+    pub resources: Option<Arc<dyn ResourceObserver>>,
 }
 
 impl WorkloadParts {
     /// Parts with an actuator only: no metrics, no seed, the configured predictor.
     pub fn new(actuator: Arc<dyn Actuator>) -> Self {
-        Self { metrics: None, actuator, seed: None, predictor: None }
+        Self { metrics: None, actuator, seed: None, predictor: None, startup: None, resources: None }
     }
 }
 
@@ -128,6 +150,10 @@ struct Runtime {
     accuracy: LiveAccuracy,
     output_memory: StructuredOutputMemory,
     llm_tokens_seen: u64,
+    startup_observer: Option<Arc<dyn StartupObserver>>,
+    startup_samples: VecDeque<std::time::Duration>,
+    last_ready: u32,
+    resources: Option<Arc<dyn ResourceObserver>>,
 }
 
 /// The result of one tick.
@@ -145,6 +171,7 @@ pub struct Engine {
     clock: SharedClock,
     settings: EngineSettings,
     runtimes: BTreeMap<WorkloadRef, Arc<Mutex<Runtime>>>,
+    leadership: Arc<Leadership>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -189,10 +216,21 @@ impl Engine {
                 accuracy: LiveAccuracy::new(ACCURACY_WINDOW),
                 output_memory: StructuredOutputMemory::new(),
                 llm_tokens_seen: 0,
+                startup_observer: part.startup,
+                startup_samples: VecDeque::new(),
+                last_ready: 0,
+                resources: part.resources,
             };
             runtimes.insert(w, Arc::new(Mutex::new(runtime)));
         }
-        Ok(Self { state, clock, settings, runtimes })
+        Ok(Self { state, clock, settings, runtimes, leadership: Arc::new(Leadership::always()) })
+    }
+
+    /// The same engine acting only while `leadership` says this replica leads; a follower
+    /// forecasts and decides (for its read API) but changes nothing.
+    pub fn with_leadership(mut self, leadership: Arc<Leadership>) -> Self {
+        self.leadership = leadership;
+        self
     }
 
     /// The shared state.
@@ -204,21 +242,26 @@ impl Engine {
     pub async fn tick(&self) -> TickReport {
         let started = Instant::now();
         let now = self.clock.now();
-        let tasks = self.runtimes.iter().map(|(w, runtime)| {
+        // Every workload in its own task (a panic stays in it), at most `concurrency` at once.
+        let permits = Arc::new(tokio::sync::Semaphore::new(self.settings.concurrency.max(1)));
+        let mut tasks = Vec::with_capacity(self.runtimes.len());
+        for (w, runtime) in &self.runtimes {
             let runtime = runtime.clone();
             let state = self.state.clone();
             let settings = self.settings.clone();
-            let w = w.clone();
-            async move {
-                let task = tokio::spawn(async move {
-                    let mut runtime = runtime.lock_owned().await;
-                    runtime.tick(now, &settings, &state).await
-                });
-                (w, task.await)
-            }
-        });
-        let results: Vec<_> =
-            futures_util::stream::iter(tasks).buffer_unordered(self.settings.concurrency.max(1)).collect().await;
+            let leadership = self.leadership.clone();
+            let permits = permits.clone();
+            let task = tokio::spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                let mut runtime = runtime.lock_owned().await;
+                runtime.tick(now, &settings, &state, &leadership).await
+            });
+            tasks.push((w.clone(), task));
+        }
+        let mut results = Vec::with_capacity(tasks.len());
+        for (w, task) in tasks {
+            results.push((w, task.await));
+        }
         let mut report = TickReport::default();
         for (w, result) in results {
             match result {
@@ -334,6 +377,7 @@ pub(crate) fn policy_for(
     settings_tick: Duration,
     step_secs: u32,
     learned_capacity_rps: Option<f64>,
+    learned_startup: Option<std::time::Duration>,
 ) -> Result<Policy, String> {
     let rps = match config.capacity_per_pod {
         Setting::Fixed(rps) => rps,
@@ -341,7 +385,9 @@ pub(crate) fn policy_for(
             "capacity_per_pod is auto and not learned yet (needs observed load with Ready pods)".to_string()
         })?,
     };
-    let startup = config.startup.or_learned(std::time::Duration::from_secs(u64::from(DEFAULT_STARTUP_SECS)));
+    let startup = config
+        .startup
+        .or_learned(learned_startup.unwrap_or(std::time::Duration::from_secs(u64::from(DEFAULT_STARTUP_SECS))));
     let policy = PolicyConfig {
         target_utilization: config.target_utilization,
         pod_startup_secs: u32::try_from(startup.as_secs()).unwrap_or(u32::MAX),
@@ -368,6 +414,41 @@ impl Runtime {
             .filter(|c| *c > 0.0)
     }
 
+    /// The 90th percentile of the observed pod startup times, once there are enough.
+    fn learned_startup(&self) -> Option<std::time::Duration> {
+        if self.startup_samples.len() < MIN_STARTUP_SAMPLES {
+            return None;
+        }
+        let mut sorted: Vec<_> = self.startup_samples.iter().copied().collect();
+        sorted.sort();
+        let index = ((sorted.len() - 1) as f64 * 0.9).round() as usize;
+        sorted.get(index).copied()
+    }
+
+    /// Learn pod startup times (only for `startup: auto`; new pods only add new samples).
+    async fn observe_startup(&mut self) {
+        if self.entry.config.startup != Setting::Auto {
+            return;
+        }
+        let Some(observer) = &self.startup_observer else {
+            return;
+        };
+        match observer.startup_times(self.workload()).await {
+            Ok(times) => {
+                // One sample per distinct time: the same Ready pods are seen at every look.
+                for t in times {
+                    if !self.startup_samples.contains(&t) {
+                        self.startup_samples.push_back(t);
+                    }
+                }
+                while self.startup_samples.len() > MAX_STARTUP_SAMPLES {
+                    self.startup_samples.pop_front();
+                }
+            }
+            Err(e) => tracing::debug!(workload = %self.workload(), error = %e, "cannot read pod startup times"),
+        }
+    }
+
     fn fit_due(&self, now: DateTime<Utc>, refit: Duration) -> bool {
         match self.last_fit_attempt {
             None => true,
@@ -379,6 +460,7 @@ impl Runtime {
     /// Measure uplifts and fit the model on the history before `now` (CPU-heavy: off the runtime).
     async fn refit(&mut self, now: DateTime<Utc>, settings: &EngineSettings, state: &DaemonState) {
         self.last_fit_attempt = Some(now);
+        self.observe_startup().await;
         match read_calendars(&self.entry.config) {
             Ok(events) => self.entry.set_file_events(events),
             Err(e) => {
@@ -513,27 +595,63 @@ impl Runtime {
         Ok(())
     }
 
-    /// One tick; `Err` when nothing could be decided (the replicas could not be read).
+    /// How long a floor raised now may stand unless renewed: past the end of every event the
+    /// forecast sees (the raise's reason), plus the stabilization window; at least two ticks.
+    fn hold_until(&self, now: DateTime<Utc>, settings: &EngineSettings, events: &[ScheduledEvent]) -> DateTime<Utc> {
+        let horizon = Duration::from_std(self.entry.config.horizon).unwrap_or(Duration::hours(1));
+        let stabilization = Duration::from_std(self.entry.config.stabilization_window).unwrap_or(Duration::minutes(5));
+        let reason_end = events
+            .iter()
+            .filter(|e| e.start < now + horizon && e.end > now)
+            .map(|e| e.end)
+            .fold(now + settings.tick * 2, DateTime::max);
+        reason_end + stabilization
+    }
+
+    fn set_error(&self, now: DateTime<Utc>, message: &str) {
+        let mut status = self.entry.status();
+        status.last_error = Some(message.to_string());
+        status.updated_at = Some(now);
+        self.entry.set_status(status);
+    }
+
+    /// One tick; `Err` when nothing could be decided (the replicas could not be read) or the
+    /// decision could not be applied.
     async fn tick(
         &mut self,
         now: DateTime<Utc>,
         settings: &EngineSettings,
         state: &DaemonState,
+        leadership: &Leadership,
     ) -> Result<Decision, String> {
         let w = self.workload().clone();
         let metrics = state.metrics();
+        let leader = leadership.is_leader(now);
+        // A raised floor never outlives its reason: restore expired ones first, every tick.
+        if leader {
+            match self.actuator.restore_expired(&w, now).await {
+                Ok(true) => tracing::info!(workload = %w, "restored an expired HPA floor"),
+                Ok(false) => {}
+                Err(e) => {
+                    metrics.record_failure(&w, "actuator");
+                    tracing::warn!(workload = %w, error = %e, "cannot check or restore the HPA floor");
+                }
+            }
+        }
         let replicas = match self.actuator.current(&w).await {
             Ok(r) => r,
             Err(e) => {
                 metrics.record_failure(&w, "cluster");
                 let message = format!("cannot read replicas: {e}");
-                let mut status = self.entry.status();
-                status.last_error = Some(message.clone());
-                status.updated_at = Some(now);
-                self.entry.set_status(status);
+                self.set_error(now, &message);
                 return Err(message);
             }
         };
+        if replicas.ready > self.last_ready {
+            // New pods turned Ready: their startup times are new samples.
+            self.observe_startup().await;
+        }
+        self.last_ready = replicas.ready;
 
         let mut problems = Vec::new();
         if let Err(e) = self.collect(now, settings).await {
@@ -555,12 +673,26 @@ impl Runtime {
             None if self.metrics.is_some() => problems.push("no fresh request-rate sample".to_string()),
             None => {}
         }
+        let resources = match &self.resources {
+            Some(observer) => match observer.resources(&w).await {
+                Ok(r) => {
+                    metrics.set_resources(&w, r.cpu_cores, r.memory_bytes);
+                    Some(r)
+                }
+                Err(e) => {
+                    tracing::debug!(workload = %w, error = %e, "pod CPU and memory unavailable");
+                    None
+                }
+            },
+            None => None,
+        };
 
         if self.fit_due(now, settings.refit) {
             self.refit(now, settings, state).await;
         }
 
         let events = self.entry.all_events().await;
+        let hold_until = self.hold_until(now, settings, &events);
         let request = self.request(now, events);
         let started = Instant::now();
         let forecast = self.predict(&request, settings).await;
@@ -585,7 +717,13 @@ impl Runtime {
         };
 
         let observed_state = ReplicaState { observed_load: observed.map(|(_, v)| v), ..replicas };
-        let policy = policy_for(&self.entry.config, settings.tick, settings.step_secs, self.learned_capacity());
+        let policy = policy_for(
+            &self.entry.config,
+            settings.tick,
+            settings.step_secs,
+            self.learned_capacity(),
+            self.learned_startup(),
+        );
         let mut decision = match &policy {
             Ok(policy) => decide(forecast.as_ref(), &observed_state, policy, &mut self.memory, now),
             Err(why) => {
@@ -608,8 +746,9 @@ impl Runtime {
 
         let mut applied = false;
         let mut act_error = None;
-        if self.entry.config.mode != Mode::ForecastOnly {
-            match self.actuator.apply(&w, &decision).await {
+        let acting = self.entry.config.mode != Mode::ForecastOnly && leader;
+        if acting {
+            match self.actuator.apply_until(&w, &decision, hold_until).await {
                 Ok(outcome) => {
                     applied = matches!(outcome, ActuationOutcome::Scaled { .. } | ActuationOutcome::FloorSet { .. })
                 }
@@ -632,6 +771,7 @@ impl Runtime {
         tracing::info!(
             workload = %w,
             mode = self.entry.config.mode.as_str(),
+            leader,
             current = decision.current,
             target = decision.target,
             applied,
@@ -643,6 +783,7 @@ impl Runtime {
             mode: self.entry.config.mode,
             decision: decision.clone(),
             applied,
+            leader,
             source: forecast.as_ref().map(|f| f.source.to_string()),
         });
         let last_error = act_error.clone().or_else(|| (!problems.is_empty()).then(|| problems.join("; ")));
@@ -650,6 +791,7 @@ impl Runtime {
             replicas: Some(observed_state),
             forecast,
             decision: Some(decision.clone()),
+            resources,
             last_error,
             updated_at: Some(now),
         });
@@ -685,8 +827,14 @@ impl Runtime {
                 r
             }
         };
-        let decision = match policy_for(&self.entry.config, settings.tick, settings.step_secs, self.learned_capacity())
-        {
+        let policy = policy_for(
+            &self.entry.config,
+            settings.tick,
+            settings.step_secs,
+            self.learned_capacity(),
+            self.learned_startup(),
+        );
+        let decision = match policy {
             Ok(policy) => {
                 // A copy of the memory: a what-if must not move the stabilization window.
                 let mut memory = self.memory.clone();

@@ -66,6 +66,8 @@ pub struct Metrics {
     llm_latency: Family<WorkloadLabels, Histogram, fn() -> Histogram>,
     accuracy_rel_mae: Family<WorkloadLabels, GaugeF>,
     accuracy_bias: Family<WorkloadLabels, GaugeF>,
+    cpu_cores: Family<WorkloadLabels, GaugeF>,
+    memory_bytes: Family<WorkloadLabels, GaugeF>,
 }
 
 impl Default for Metrics {
@@ -92,6 +94,18 @@ impl Metrics {
             Family::new_with_constructor(latency_histogram);
         let accuracy_rel_mae = Family::<WorkloadLabels, GaugeF>::default();
         let accuracy_bias = Family::<WorkloadLabels, GaugeF>::default();
+        let cpu_cores = Family::<WorkloadLabels, GaugeF>::default();
+        let memory_bytes = Family::<WorkloadLabels, GaugeF>::default();
+        registry.register(
+            "pod_cpu_cores",
+            "CPU in use summed over the workload's pods (metrics.k8s.io)",
+            cpu_cores.clone(),
+        );
+        registry.register(
+            "pod_memory_bytes",
+            "Memory working set summed over the workload's pods (metrics.k8s.io)",
+            memory_bytes.clone(),
+        );
         registry.register(
             "forecast_p50_requests_per_second",
             "Median forecast at the lead time, in requests per second",
@@ -144,7 +158,15 @@ impl Metrics {
             llm_latency,
             accuracy_rel_mae,
             accuracy_bias,
+            cpu_cores,
+            memory_bytes,
         }
+    }
+
+    /// Record the CPU and memory of a workload's pods.
+    pub fn set_resources(&self, w: &WorkloadRef, cpu_cores: f64, memory_bytes: f64) {
+        self.cpu_cores.get_or_create(&w.into()).set(cpu_cores);
+        self.memory_bytes.get_or_create(&w.into()).set(memory_bytes);
     }
 
     /// The registry in the Prometheus text format.

@@ -153,7 +153,7 @@ pub async fn forecast(request: &OfflineRequest, clock: SharedClock) -> Result<Of
                 history_file: None,
                 predictor: PredictorKind::StatisticalEvents,
             };
-            let policy = policy_for(&config, Duration::seconds(i64::from(step_secs)), step_secs, None)
+            let policy = policy_for(&config, Duration::seconds(i64::from(step_secs)), step_secs, None, None)
                 .map_err(|message| DaemonError::Argument { argument: "policy".into(), message })?;
             let current = request.min_replicas.max(1);
             let state = ReplicaState {

@@ -23,10 +23,21 @@ pub struct WorkloadStatus {
     pub forecast: Option<Forecast>,
     /// The last decision (its target is the planned replica count).
     pub decision: Option<Decision>,
+    /// CPU and memory of the pods at the last tick, when a source reports them.
+    pub resources: Option<PodResourceUse>,
     /// What failed at the last tick, if anything.
     pub last_error: Option<String>,
     /// When the status was last updated.
     pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// CPU and memory use summed over a workload's pods.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PodResourceUse {
+    /// CPU in use, cores.
+    pub cpu_cores: f64,
+    /// Memory working set, bytes.
+    pub memory_bytes: f64,
 }
 
 /// A decision in the decisions log.
@@ -41,6 +52,8 @@ pub struct DecisionRecord {
     pub decision: Decision,
     /// Whether the target was written to the cluster (never in forecast-only mode).
     pub applied: bool,
+    /// Whether this replica held the leader Lease (only the leader acts).
+    pub leader: bool,
     /// The forecast source label, when a forecast was made.
     pub source: Option<String>,
 }

@@ -13,6 +13,7 @@
 //! event windows out of the baseline.
 
 mod backtest;
+mod calibrate;
 mod error;
 mod events;
 mod fallback;

@@ -8,6 +8,10 @@
 //! origins, in sample). The backtest repeats the whole fit on the data before the last 7
 //! days and scores those 7 days with `rel_mae`; the artifact then refits on everything.
 //!
+//! The uplift table handed to [`fit`] is re-measured against the fitted baseline before it is
+//! stored (see `calibrate`): the stored multipliers say how far each past event rose above
+//! what this baseline forecast.
+//!
 //! A [`Model`] is itself the event-free baseline [`Predictor`] (source `statistical`);
 //! [`Model::event_aware`] wraps it with its uplift table (source `statistical+events`).
 
@@ -19,6 +23,7 @@ use prescale_core::{Forecast, ForecastPoint, ForecastSource, KindUplift, Schedul
 use serde::{Deserialize, Serialize};
 
 use crate::backtest::{self, Backtest, BacktestInput, RollingBaseline};
+use crate::calibrate::calibrate;
 use crate::events::{EventAware, mask_windows};
 use crate::grid::{Grid, bucket_secs_for, point_index, slot_of, visible_len, weekday_of};
 use crate::seasonal::{
@@ -114,7 +119,10 @@ pub struct Model {
 }
 
 /// Fit a [`Model`] on `history` before `config.fit_time`, leaving `events` out of the
-/// seasonal profiles and levels, and storing `uplift` for the event-aware predictor.
+/// seasonal profiles and levels, and storing `uplift` for the event-aware predictor,
+/// re-measured against the fitted baseline (each observation becomes actual over baseline
+/// in its event window), so that the multiplier and the baseline never both carry a level
+/// shift. Use [`Model::uplift`], not the input table, with this model.
 pub fn fit(
     history: &TimeSeries,
     events: &[ScheduledEvent],
@@ -143,11 +151,21 @@ pub fn fit(
     let holdout_from = fit_to - config.backtest;
     let holdout_grid = Grid::build(history, visible_len(history, holdout_from), bucket_secs, &masks, offset_secs);
     let backtest = if holdout_grid.len() >= MIN_FIT_DAYS * holdout_grid.slots_per_day {
-        let known_uplift = uplift_known_before(uplift, holdout_from);
+        // The backtest's uplifts are what was known at its start, calibrated on its own fit.
+        let holdout_params = select_params(&holdout_grid, tune_lead);
+        let holdout_history = history.window(history.start(), holdout_from);
+        let known_uplift = calibrate(
+            &holdout_history,
+            &holdout_grid,
+            holdout_params,
+            events,
+            &uplift_known_before(uplift, holdout_from),
+            config.tune_horizon,
+        );
         backtest::run(&BacktestInput {
             history: &seen,
             grid: &grid,
-            params: select_params(&holdout_grid, tune_lead),
+            params: holdout_params,
             events,
             uplift: &known_uplift,
             from: holdout_from,
@@ -159,6 +177,7 @@ pub fn fit(
 
     let p90_ratio = residual_quantiles(&seen, &grid, params);
     let seasonal = week_profile(&grid, &params.profile);
+    let uplift = calibrate(&seen, &grid, params, events, uplift, config.tune_horizon);
     Ok(Model {
         schema_version: SCHEMA_VERSION,
         fit_from: history.start(),
@@ -171,7 +190,7 @@ pub fn fit(
         params,
         p90_ratio,
         seasonal,
-        uplift: uplift.clone(),
+        uplift,
         backtest,
     })
 }
@@ -300,7 +319,8 @@ impl Model {
         &self.params
     }
 
-    /// The uplift table stored at fit time.
+    /// The uplift table stored at fit time, re-measured against this model's baseline: the
+    /// table to use in requests and in [`EventAware`] with this model.
     pub fn uplift(&self) -> &UpliftTable {
         &self.uplift
     }

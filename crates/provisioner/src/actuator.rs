@@ -1,13 +1,14 @@
 //! The [`Actuator`] trait, through which decisions reach a cluster, and [`ForecastOnly`].
 //!
 //! Implementations decide HOW a target is applied: forecast-only (nothing changes), hpa-floor
-//! (raise the user's HPA `minReplicas`), or direct (`spec.replicas`). The kube-backed ones live
-//! beside the daemon; this crate defines the contract and the forecast-only wrapper.
+//! (raise the user's HPA `minReplicas`), or direct (`spec.replicas`). The kube-backed one is
+//! [`crate::kube::KubeActuator`]; this module defines the contract and the forecast-only wrapper.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use prescale_core::{Decision, ReplicaState, WorkloadRef};
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +49,26 @@ pub trait Actuator: Send + Sync {
 
     /// Applies `decision.target` to the workload.
     async fn apply(&self, workload: &WorkloadRef, decision: &Decision) -> Result<ActuationOutcome, ActuatorError>;
+
+    /// Applies `decision.target`, holding a raised HPA floor at most until `hold_until` unless
+    /// renewed (the end of the events behind it plus the stabilization window). Actuators
+    /// that raise no floor apply as [`Actuator::apply`] does.
+    async fn apply_until(
+        &self,
+        workload: &WorkloadRef,
+        decision: &Decision,
+        hold_until: DateTime<Utc>,
+    ) -> Result<ActuationOutcome, ActuatorError> {
+        let _ = hold_until;
+        self.apply(workload, decision).await
+    }
+
+    /// Restores the user's own HPA floor of `workload` when a floor this actuator raised has
+    /// expired by `now` (or the actuator no longer raises floors). Returns whether it restored.
+    async fn restore_expired(&self, workload: &WorkloadRef, now: DateTime<Utc>) -> Result<bool, ActuatorError> {
+        let _ = (workload, now);
+        Ok(false)
+    }
 }
 
 #[async_trait]
@@ -63,6 +84,19 @@ impl<T: Actuator + ?Sized> Actuator for Arc<T> {
     async fn apply(&self, workload: &WorkloadRef, decision: &Decision) -> Result<ActuationOutcome, ActuatorError> {
         (**self).apply(workload, decision).await
     }
+
+    async fn apply_until(
+        &self,
+        workload: &WorkloadRef,
+        decision: &Decision,
+        hold_until: DateTime<Utc>,
+    ) -> Result<ActuationOutcome, ActuatorError> {
+        (**self).apply_until(workload, decision, hold_until).await
+    }
+
+    async fn restore_expired(&self, workload: &WorkloadRef, now: DateTime<Utc>) -> Result<bool, ActuatorError> {
+        (**self).restore_expired(workload, now).await
+    }
 }
 
 #[async_trait]
@@ -77,6 +111,19 @@ impl<T: Actuator + ?Sized> Actuator for Box<T> {
 
     async fn apply(&self, workload: &WorkloadRef, decision: &Decision) -> Result<ActuationOutcome, ActuatorError> {
         (**self).apply(workload, decision).await
+    }
+
+    async fn apply_until(
+        &self,
+        workload: &WorkloadRef,
+        decision: &Decision,
+        hold_until: DateTime<Utc>,
+    ) -> Result<ActuationOutcome, ActuatorError> {
+        (**self).apply_until(workload, decision, hold_until).await
+    }
+
+    async fn restore_expired(&self, workload: &WorkloadRef, now: DateTime<Utc>) -> Result<bool, ActuatorError> {
+        (**self).restore_expired(workload, now).await
     }
 }
 

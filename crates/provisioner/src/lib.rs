@@ -6,6 +6,8 @@
 //!   [`replicas_for`] is the one load-to-pods formula.
 //! - [`Actuator`]: reads a workload's replicas and applies a decision; [`ForecastOnly`] records
 //!   decisions and changes nothing.
+//! - [`kube`]: [`kube::KubeActuator`], the Kubernetes actuator for the direct and hpa-floor
+//!   modes through kube-rs, with Kubernetes Events (no kube type leaves the module).
 //! - [`hpa`]: the Kubernetes HPA v2 algorithm with its default behavior, the reactive baseline.
 //! - [`ProvisionerError`]: the crate's one error type.
 
@@ -13,6 +15,7 @@ mod actuator;
 mod decide;
 mod error;
 pub mod hpa;
+pub mod kube;
 mod policy;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testutil;

@@ -21,12 +21,23 @@ const TOP_KEYS: &[&str] = &[
     "metrics",
     "llm",
     "state",
+    "leader_election",
     "workloads",
 ];
 const API_KEYS: &[&str] = &["listen", "token_file", "token_env", "max_body_bytes"];
 const KUBE_KEYS: &[&str] = &["connection", "kubeconfig", "context"];
-const METRICS_KEYS: &[&str] =
-    &["source", "prometheus_url", "scrape_port", "scrape_path", "step", "stale_after", "timeout"];
+const METRICS_KEYS: &[&str] = &[
+    "source",
+    "prometheus_url",
+    "scrape_port",
+    "scrape_port_annotation",
+    "scrape_path",
+    "step",
+    "stale_after",
+    "timeout",
+    "pod_resources",
+];
+const LEADER_KEYS: &[&str] = &["enabled", "namespace", "name", "identity", "lease_duration", "renew_interval"];
 const LLM_KEYS: &[&str] =
     &["endpoint", "model", "api_key_env", "api_key_file", "connect_timeout", "request_timeout", "max_deadline"];
 const STATE_KEYS: &[&str] = &["store", "dir", "namespace", "name"];
@@ -118,6 +129,19 @@ impl<'v> Table<'v> {
             Value::Bool(b) => Some(b.to_string()),
             other => {
                 p.push(self.field(key), format!("expected a string, got {}", kind_of(other)));
+                None
+            }
+        }
+    }
+
+    fn boolean(&self, p: &mut Problems, key: &str) -> Option<bool> {
+        match self.get(key)? {
+            Value::Bool(b) => Some(*b),
+            // Environment overrides may arrive as text.
+            Value::String(s) if s.trim() == "true" => Some(true),
+            Value::String(s) if s.trim() == "false" => Some(false),
+            other => {
+                p.push(self.field(key), format!("expected true or false, got {}", describe(other)));
                 None
             }
         }
@@ -327,6 +351,7 @@ pub(super) fn validate(tree: &Value) -> Result<DaemonConfig, Vec<FieldError>> {
     let metrics = metrics(&mut p, top.get("metrics").unwrap_or(&empty));
     let llm = top.get("llm").and_then(|v| llm(&mut p, v));
     let state = state(&mut p, top.get("state").unwrap_or(&empty));
+    let leader_election = leader_election(&mut p, top.get("leader_election").unwrap_or(&empty));
 
     let mut workloads = Vec::new();
     match top.get("workloads") {
@@ -351,7 +376,9 @@ pub(super) fn validate(tree: &Value) -> Result<DaemonConfig, Vec<FieldError>> {
         Some(other) => p.push("workloads", format!("expected a list, got {}", kind_of(other))),
     }
 
-    let (Some(api), Some(metrics), Some(state), Some(kubernetes)) = (api, metrics, state, kubernetes) else {
+    let (Some(api), Some(metrics), Some(state), Some(kubernetes), Some(leader_election)) =
+        (api, metrics, state, kubernetes, leader_election)
+    else {
         return Err(p.0);
     };
     if !p.0.is_empty() {
@@ -368,8 +395,38 @@ pub(super) fn validate(tree: &Value) -> Result<DaemonConfig, Vec<FieldError>> {
         metrics,
         llm,
         state,
+        leader_election,
         workloads,
     })
+}
+
+fn leader_election(p: &mut Problems, v: &Value) -> Option<LeaderElection> {
+    let t = Table::open(p, "leader_election", v, LEADER_KEYS)?;
+    let defaults = LeaderElection::default();
+    let enabled = t.boolean(p, "enabled").unwrap_or(defaults.enabled);
+    let namespace = t.string(p, "namespace");
+    if let Some(ns) = &namespace {
+        check_label(p, t.field("namespace"), ns);
+    }
+    let name = t.string(p, "name").unwrap_or(defaults.name);
+    check_subdomain(p, t.field("name"), &name);
+    let identity = t.string(p, "identity");
+    let lease_duration = t.duration(p, "lease_duration").unwrap_or(defaults.lease_duration);
+    let renew_interval = t.duration(p, "renew_interval").unwrap_or(defaults.renew_interval);
+    if renew_interval * 2 > lease_duration {
+        p.push(
+            t.field("renew_interval"),
+            format!(
+                "must be at most half of lease_duration ({}), got {}",
+                humantime::format_duration(lease_duration),
+                humantime::format_duration(renew_interval)
+            ),
+        );
+    }
+    if lease_duration.subsec_nanos() != 0 {
+        p.push(t.field("lease_duration"), "must be a whole number of seconds (a Lease counts in seconds)");
+    }
+    Some(LeaderElection { enabled, namespace, name, identity, lease_duration, renew_interval })
 }
 
 fn api(p: &mut Problems, v: &Value) -> Option<ApiConfig> {
@@ -426,10 +483,17 @@ fn metrics(p: &mut Problems, v: &Value) -> Option<MetricsConfig> {
             }
             MetricsSource::Prometheus { url: url? }
         }
-        Some("pod-scrape") => MetricsSource::PodScrape {
-            port: t.integer(p, "scrape_port", 1, 65535).unwrap_or(8080) as u16,
-            path: t.string(p, "scrape_path").unwrap_or_else(|| "/metrics".into()),
-        },
+        Some("pod-scrape") => {
+            let path = t.string(p, "scrape_path").unwrap_or_else(|| "/metrics".into());
+            if !path.starts_with('/') {
+                p.push(t.field("scrape_path"), format!("{path:?} must start with '/'"));
+            }
+            MetricsSource::PodScrape {
+                port: t.integer(p, "scrape_port", 1, 65535).unwrap_or(8080) as u16,
+                port_annotation: t.string(p, "scrape_port_annotation").unwrap_or_else(|| "prometheus.io/port".into()),
+                path,
+            }
+        }
         Some(_) => MetricsSource::None,
         None if t.get("source").is_some() => return None,
         None => {
@@ -440,7 +504,15 @@ fn metrics(p: &mut Problems, v: &Value) -> Option<MetricsConfig> {
     if !matches!(source, MetricsSource::Prometheus { .. }) && t.get("prometheus_url").is_some() {
         p.push(t.field("prometheus_url"), "only used with source: prometheus");
     }
-    Some(MetricsConfig { source, step, stale_after, timeout })
+    if !matches!(source, MetricsSource::PodScrape { .. }) {
+        for key in ["scrape_port", "scrape_port_annotation", "scrape_path"] {
+            if t.get(key).is_some() {
+                p.push(t.field(key), "only used with source: pod-scrape");
+            }
+        }
+    }
+    let pod_resources = t.boolean(p, "pod_resources").unwrap_or(true);
+    Some(MetricsConfig { source, step, stale_after, timeout, pod_resources })
 }
 
 fn llm(p: &mut Problems, v: &Value) -> Option<LlmSettings> {

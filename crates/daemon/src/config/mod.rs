@@ -15,8 +15,8 @@ use prescale_core::FieldError;
 use serde_json::Value;
 
 pub use types::{
-    ApiConfig, DaemonConfig, KubernetesConnection, LlmSettings, MetricsConfig, MetricsSource, Mode, PredictorKind,
-    SecretSource, Setting, StateStore, WorkloadConfig,
+    ApiConfig, DaemonConfig, KubernetesConnection, LeaderElection, LlmSettings, MetricsConfig, MetricsSource, Mode,
+    PredictorKind, SecretSource, Setting, StateStore, WorkloadConfig,
 };
 
 use crate::DaemonError;

@@ -30,6 +30,8 @@ pub struct DaemonConfig {
     pub llm: Option<LlmSettings>,
     /// Where accepted events are kept.
     pub state: StateStore,
+    /// Leader election among replicas of the daemon.
+    pub leader_election: LeaderElection,
     /// The workloads, in file order.
     pub workloads: Vec<WorkloadConfig>,
 }
@@ -88,10 +90,12 @@ pub enum MetricsSource {
         /// Base URL, e.g. `http://prometheus.monitoring:9090`.
         url: String,
     },
-    /// Scrape each pod's metrics endpoint directly.
+    /// Scrape each Ready pod's Prometheus-text endpoint directly.
     PodScrape {
-        /// The pods' metrics port.
+        /// The pods' metrics port when the pod has no port annotation.
         port: u16,
+        /// Pod annotation holding the metrics port (default `prometheus.io/port`).
+        port_annotation: String,
         /// The pods' metrics path.
         path: String,
     },
@@ -110,6 +114,38 @@ pub struct MetricsConfig {
     pub stale_after: Duration,
     /// Deadline of one metrics query (default 10 s).
     pub timeout: Duration,
+    /// Read pod CPU and memory from `metrics.k8s.io` (default true); reported, never decisive.
+    pub pod_resources: bool,
+}
+
+/// Leader election through a `coordination.k8s.io/v1` Lease: only the holder acts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LeaderElection {
+    /// Whether to elect a leader (default true). Without election every replica acts.
+    pub enabled: bool,
+    /// Namespace of the Lease; default: the pod's own namespace in a cluster, else `default`.
+    pub namespace: Option<String>,
+    /// Name of the Lease (default `prescaled`).
+    pub name: String,
+    /// This replica's identity; default: the host name with a random suffix.
+    pub identity: Option<String>,
+    /// How long a holder's claim lasts without renewal (default 15 s).
+    pub lease_duration: Duration,
+    /// How often the holder renews and a follower retries (default 5 s).
+    pub renew_interval: Duration,
+}
+
+impl Default for LeaderElection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            namespace: None,
+            name: "prescaled".into(),
+            identity: None,
+            lease_duration: Duration::from_secs(15),
+            renew_interval: Duration::from_secs(5),
+        }
+    }
 }
 
 /// LLM endpoint settings.
@@ -127,6 +163,21 @@ pub struct LlmSettings {
     pub request_timeout: Duration,
     /// Upper bound of the whole LLM step (default 20 s; the step also stays within a third of the tick).
     pub max_deadline: Duration,
+}
+
+impl LlmSettings {
+    /// Settings for `model` at `endpoint` with the default timeouts (5 s connect, 20 s per
+    /// request, 20 s for the whole step).
+    pub fn new(endpoint: impl Into<String>, model: impl Into<String>, api_key: Option<SecretSource>) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+            model: model.into(),
+            api_key,
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(20),
+            max_deadline: Duration::from_secs(20),
+        }
+    }
 }
 
 /// Where accepted events are kept so they survive a restart.

@@ -64,12 +64,24 @@ pub struct BacktestArgs {
     /// Environment variable holding the LLM API key.
     #[arg(long, requires = "llm_endpoint")]
     pub llm_api_key_env: Option<String>,
+    /// How to print the scores: a fixed-width `table`, or a `markdown` table (as in BENCHMARKS.md).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
     /// Also write the scores as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
     /// Also write each policy's Ready pods per step as CSV to this file.
     #[arg(long)]
     pub timeline: Option<PathBuf>,
+}
+
+/// How the scores are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A fixed-width table for the terminal.
+    Table,
+    /// A Markdown table with its header line.
+    Markdown,
 }
 
 impl BacktestArgs {
@@ -108,7 +120,10 @@ pub fn run_cli(args: &BacktestArgs) -> Result<(), HarnessError> {
     config.validate()?;
     let trace = Trace::load(&args.trace, args.events.as_deref(), config.step)?;
     let report = run(&trace, &config)?;
-    print!("{}", report.table());
+    match args.format {
+        Format::Table => print!("{}", report.table()),
+        Format::Markdown => print!("{}", report.markdown()),
+    }
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&report)
             .map_err(|e| HarnessError::Write { path: path.clone(), source: std::io::Error::other(e) })?;

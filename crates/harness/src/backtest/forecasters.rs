@@ -279,9 +279,12 @@ impl<'a> PredictorForecaster<'a> {
                 (model.clone(), model)
             }
             Kind::Prescale { events, .. } => {
-                let table = uplift_table(&history, events, &UpliftConfig::default())
+                let measured = uplift_table(&history, events, &UpliftConfig::default())
                     .map_err(|e| PredictError::InvalidRequest(format!("uplift table: {e}")))?;
-                let model: Arc<dyn Predictor> = Arc::new(fit(&history, events, &table, &FitConfig::default())?);
+                let fitted = fit(&history, events, &measured, &FitConfig::default())?;
+                // The model's table: the uplifts re-measured against its own baseline.
+                let table = fitted.uplift().clone();
+                let model: Arc<dyn Predictor> = Arc::new(fitted);
                 let event_aware: Arc<dyn Predictor> = Arc::new(EventAware::new(model.clone(), table.clone()));
                 self.uplift = table;
                 (model, event_aware)

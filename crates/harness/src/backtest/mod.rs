@@ -19,7 +19,7 @@ mod report;
 mod score;
 mod simulate;
 
-pub use cli::{BacktestArgs, run_cli};
+pub use cli::{BacktestArgs, Format, run_cli};
 pub use config::{BacktestConfig, Capacity, PolicyKind, parse_duration, show};
 pub use report::{BacktestReport, ScoredRange, Settings};
 pub use score::PolicyScores;

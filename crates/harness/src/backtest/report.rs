@@ -67,12 +67,10 @@ pub struct Settings {
 }
 
 impl BacktestReport {
-    /// The report as a fixed-width table with a header line.
-    pub fn table(&self) -> String {
+    /// One line with the scored range and the settings that shape the numbers.
+    fn header(&self) -> String {
         let s = &self.settings;
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
+        format!(
             "{}: scored {} .. {} ({} steps of {} s); capacity {:.1} requests/step/pod; target {:.0}%; startup {}; \
              warm-up {}; refit every {}{}",
             self.trace,
@@ -86,7 +84,52 @@ impl BacktestReport {
             s.warmup,
             s.refit_every,
             self.scored.events.map_or(String::new(), |n| format!("; {n} events scored")),
+        )
+    }
+
+    /// The event-capture cell of a policy: `share (captured/scored)`, `-` without.
+    fn capture(&self, p: &PolicyScores) -> String {
+        match (p.event_capture, p.events_captured, self.scored.events) {
+            (Some(share), Some(n), Some(total)) => format!("{share:.2} ({n}/{total})"),
+            _ => "-".to_string(),
+        }
+    }
+
+    /// The report as a Markdown table under its header line (for BENCHMARKS.md).
+    pub fn markdown(&self) -> String {
+        let mut out = format!("{}\n\n", self.header());
+        let with_events = self.scored.events.is_some();
+        out.push_str(
+            "| policy | underprovisioned min | unserved | replica-min | overprovision ratio | scale events | mae | rel_mae | smape |",
         );
+        out.push_str(if with_events { " event capture |\n" } else { "\n" });
+        out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        out.push_str(if with_events { "---:|\n" } else { "\n" });
+        for p in &self.policies {
+            let _ = write!(
+                out,
+                "| {} | {:.0} | {:.3}% | {:.0} | {} | {} | {} | {} | {} |",
+                p.name,
+                p.underprovisioned_minutes,
+                p.unserved_fraction * 100.0,
+                p.replica_minutes,
+                opt(p.overprovision_ratio, 3),
+                p.scale_events,
+                opt(p.mae, 1),
+                opt(p.rel_mae, 3),
+                opt(p.smape, 3),
+            );
+            if with_events {
+                let _ = write!(out, " {} |", self.capture(p));
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The report as a fixed-width table with a header line.
+    pub fn table(&self) -> String {
+        let mut out = format!("{}\n", self.header());
         let with_events = self.scored.events.is_some();
         let _ = write!(
             out,
@@ -97,7 +140,6 @@ impl BacktestReport {
             let _ = write!(out, " {:>14}", "event-capture");
         }
         out.push('\n');
-        let opt = |v: Option<f64>, decimals: usize| v.map_or("-".to_string(), |v| format!("{v:.decimals$}"));
         for p in &self.policies {
             let _ = write!(
                 out,
@@ -113,14 +155,15 @@ impl BacktestReport {
                 opt(p.smape, 3),
             );
             if with_events {
-                let capture = match (p.event_capture, p.events_captured, self.scored.events) {
-                    (Some(share), Some(n), Some(total)) => format!("{share:.2} ({n}/{total})"),
-                    _ => "-".to_string(),
-                };
-                let _ = write!(out, " {capture:>14}");
+                let _ = write!(out, " {:>14}", self.capture(p));
             }
             out.push('\n');
         }
         out
     }
+}
+
+/// A number with `decimals` decimals, `-` when absent.
+fn opt(v: Option<f64>, decimals: usize) -> String {
+    v.map_or("-".to_string(), |v| format!("{v:.decimals$}"))
 }

@@ -8,11 +8,14 @@
 //! - [`Recorder`]: HDR histograms (`hdrhistogram`) of successful latencies and error counts
 //!   per window of scenario time (10 s by default) and per phase, measured from each
 //!   request's intended send time.
+//! - [`LoadArgs`]: the `prescale-harness load` subcommand, a fixed rate against one URL.
 
+mod cli;
 mod generator;
 mod record;
 mod schedule;
 
+pub use cli::{LoadArgs, run_cli, summary_text};
 pub use generator::{LoadConfig, LoadGenerator};
 pub use record::{LatencySummary, Outcome, Recorder, Tally, WindowTally};
 pub use schedule::{RateSchedule, Segment};
