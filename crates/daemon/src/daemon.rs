@@ -306,3 +306,24 @@ pub async fn shutdown_signal() {
         _ = terminate => tracing::info!("SIGTERM received; finishing the tick"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// The harness spawns `run` on a multi-threaded runtime: its future must be `Send`.
+    #[allow(dead_code)]
+    fn run_is_send(config: DaemonConfig, clock: SharedClock) {
+        let future = run(config, clock, async {});
+        assert_send(&future);
+    }
+
+    #[test]
+    fn signal_queries_replace_only_their_templates() {
+        let t = templates(&[("cpu".to_string(), "up".to_string())].into());
+        assert_eq!(t.cpu, "up");
+        assert_eq!(t.memory, QueryTemplates::default().memory);
+    }
+}

@@ -114,7 +114,8 @@ pub struct WorkloadParts {
     pub actuator: Arc<dyn Actuator>,
     /// History that seeds the daemon's own (requests per step, on the daemon's step).
     pub seed: Option<prescale_core::TimeSeries>,
-    /// A predictor to use instead of the one built from the configuration and the fitted model.
+    /// A predictor to use instead of the one built from the configuration and the fitted model
+    /// (no fit runs for the workload then).
     pub predictor: Option<Arc<dyn Predictor>>,
     /// Where `startup: auto` learns pod startup times; `None`: the default startup applies.
     pub startup: Option<Arc<dyn StartupObserver>>,
@@ -295,6 +296,7 @@ impl Engine {
         tokio::pin!(shutdown);
         loop {
             let started = self.clock.now();
+            self.state.reload_events().await;
             let report = self.tick().await;
             self.state.set_ready();
             tracing::info!(decisions = report.decisions.len(), failures = report.failures.len(), "tick finished");
@@ -349,7 +351,7 @@ pub fn llm_config(settings: &LlmSettings, tick: std::time::Duration) -> LlmConfi
 }
 
 /// Build the predictor of `kind` over an optional fitted model.
-pub(crate) fn build_predictor(
+pub fn build_predictor(
     kind: PredictorKind,
     model: Option<&Arc<Model>>,
     llm: Option<&Arc<LlmPredictor>>,
@@ -576,10 +578,9 @@ impl Runtime {
         };
         let step = Duration::seconds(i64::from(settings.step_secs));
         let to = self.history.end();
-        let from = (to - step * REREAD_STEPS as i32).max(self.history.series().start());
-        if from >= to {
-            return Ok(());
-        }
+        // Ask every tick, also before the history has a complete point: sources that sample
+        // "now" (pod scrapes) need every read. Points before the history's start are dropped.
+        let from = to - step * REREAD_STEPS as i32;
         let query = source.range(self.workload(), Signal::RequestRate, from, to, step);
         let series = match tokio::time::timeout(settings.metrics_timeout, query).await {
             Ok(Ok(series)) => series,
@@ -687,7 +688,8 @@ impl Runtime {
             None => None,
         };
 
-        if self.fit_due(now, settings.refit) {
+        // A workload given its own predictor has nothing to fit.
+        if self.predictor_override.is_none() && self.fit_due(now, settings.refit) {
             self.refit(now, settings, state).await;
         }
 

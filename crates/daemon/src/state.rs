@@ -1,7 +1,7 @@
 //! State shared by the loop and the Prediction API: per-workload status, events, the decisions log.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
@@ -84,6 +84,9 @@ pub struct WorkloadEntry {
     /// Events accepted through the API. The async lock is held across the durable save, so
     /// concurrent requests for one workload are applied in order.
     api_events: tokio::sync::Mutex<Vec<ScheduledEvent>>,
+    /// Bumped by every change through this replica's API, so a reload that read the store
+    /// before the change does not undo it.
+    api_generation: AtomicU64,
 }
 
 impl WorkloadEntry {
@@ -173,6 +176,7 @@ impl DaemonState {
                 status: RwLock::new(WorkloadStatus::default()),
                 file_events: RwLock::new(Vec::new()),
                 api_events: tokio::sync::Mutex::new(events),
+                api_generation: AtomicU64::new(0),
             };
             map.insert(entry.config.workload.clone(), Arc::new(entry));
         }
@@ -223,6 +227,7 @@ impl DaemonState {
         next.push(event);
         self.store.save(&entry.config.workload, &next).await.map_err(EventChangeError::Store)?;
         *api = next;
+        entry.api_generation.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 
@@ -237,7 +242,34 @@ impl DaemonState {
         let removed = next.remove(pos);
         self.store.save(&entry.config.workload, &next).await.map_err(EventChangeError::Store)?;
         *api = next;
+        entry.api_generation.fetch_add(1, Ordering::SeqCst);
         Ok(removed)
+    }
+
+    /// Reload the API events from the store, so events accepted by another replica (sharing a
+    /// ConfigMap store) count here too. A failed read keeps the events known so far.
+    pub async fn reload_events(&self) {
+        let generations: BTreeMap<&WorkloadRef, u64> =
+            self.workloads.iter().map(|(w, e)| (w, e.api_generation.load(Ordering::SeqCst))).collect();
+        let mut stored = match self.store.load().await {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot reload the stored events; keeping the ones known");
+                return;
+            }
+        };
+        for entry in self.workloads.values() {
+            let events = stored.remove(&entry.config.workload).unwrap_or_default();
+            let mut api = entry.api_events.lock().await;
+            if generations.get(&entry.config.workload) != Some(&entry.api_generation.load(Ordering::SeqCst)) {
+                // Changed here while the store was read: what is in memory is newer.
+                continue;
+            }
+            if *api != events {
+                tracing::info!(workload = %entry.config.workload, events = events.len(), "stored events changed");
+                *api = events;
+            }
+        }
     }
 
     /// Append to the decisions log, dropping the oldest beyond its capacity.

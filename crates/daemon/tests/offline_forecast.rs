@@ -69,3 +69,37 @@ async fn a_declared_multiplier_of_two_doubles_the_forecast_in_the_launch_window(
     }
     assert!(with.explanation.contains("x2.00"), "{}", with.explanation);
 }
+
+#[test]
+fn the_binary_prints_text_and_json() {
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "forecast".to_string(),
+            "--history".into(),
+            data("nasa-http-1995-07.per-minute.csv").display().to_string(),
+            "--events".into(),
+            data("nasa-http-1995-07.events.csv").display().to_string(),
+            "--at".into(),
+            "1995-07-13T10:00:00Z".into(),
+            "--horizon".into(),
+            "60m".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_prescaled")).args(&args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = run(&[]);
+    assert!(text.contains("source: statistical+events"), "{text}");
+    assert!(text.contains("STS-70 Discovery launch") && text.contains("has no history"), "{text}");
+    assert!(text.contains("1995-07-13T10:59:00Z"), "60 steps: {text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&run(&["--json", "--capacity-per-pod", "1", "--startup", "3m", "--max", "80"])).unwrap();
+    assert_eq!(json["source"], "statistical+events");
+    assert!(json["explanation"].as_str().unwrap().contains("STS-70"));
+    let steps = json["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 60);
+    assert!(steps[0]["t"].is_string() && steps[0]["p50"].is_number() && steps[0]["p90"].is_number());
+    let planned = json["planned_replicas"].as_u64().unwrap();
+    assert!((1..=80).contains(&planned), "{planned}");
+}

@@ -20,7 +20,11 @@
 //!   `lead_steps` counts the elevated steps right before the first step of the window, with
 //!   `onset_fraction`, up to `max_lead`; `lag_steps` counts the elevated steps right after the
 //!   last step of the window, with `settle_fraction`, up to `max_lag`. A missing or unsmoothable
-//!   step ends a count. Both are 0 when the uplift is not above 1.
+//!   step ends a count. Both are 0 when the uplift is not above 1. A neighbouring event
+//!   bounds both: the lead and the lag take at most half of the gap to the nearest other
+//!   event on their side (none when the windows overlap on that side), because traffic in a
+//!   gap between two events is raised by both and would otherwise be measured twice, once
+//!   as the first event's lag and once as the next one's lead.
 
 use std::collections::BTreeMap;
 
@@ -266,8 +270,9 @@ impl<'a> Grid<'a> {
         }
         let uplift = observed / baseline;
         let shifts: Vec<i64> = day_shifts.iter().map(|&(d, _)| d).collect();
+        let (max_lead, max_lag) = self.free_steps_around(event, events, (lo, hi));
         let (lead_steps, lag_steps) =
-            if uplift > 1.0 { self.rise_extent(lo, hi, &shifts, uplift, config) } else { (0, 0) };
+            if uplift > 1.0 { self.rise_extent(lo, hi, &shifts, uplift, config, max_lead, max_lag) } else { (0, 0) };
         Ok(UpliftObservation { event_id: event.id.clone(), date: event.start, uplift, lead_steps, lag_steps })
     }
 
@@ -312,8 +317,45 @@ impl<'a> Grid<'a> {
         chosen
     }
 
-    /// (lead, lag) in steps: the elevated runs right before `lo` and right after `hi - 1`.
-    fn rise_extent(&self, lo: i64, hi: i64, shifts: &[i64], uplift: f64, config: &UpliftConfig) -> (u32, u32) {
+    /// How many steps before `lo` and after `hi - 1` belong to this event: half of the gap to
+    /// the nearest other event on each side (an overlapping one leaves none), at most the
+    /// configured maxima. Traffic in a gap between two events is raised by both; splitting it
+    /// keeps one event's tail from being measured as the next one's lead.
+    fn free_steps_around(&self, event: &ScheduledEvent, events: &[ScheduledEvent], (lo, hi): (i64, i64)) -> (i64, i64) {
+        let (mut lead, mut lag) = (self.max_lead_steps, self.max_lag_steps);
+        for other in events.iter().filter(|e| !std::ptr::eq(*e, event) && e.id != event.id) {
+            let (o_lo, o_hi) =
+                overlapping_steps(offset_ms(self.history, other.start), offset_ms(self.history, other.end), self.step_ms);
+            if o_lo < hi && o_hi > lo {
+                // Overlapping windows: the side the other event sticks out of cannot be told apart.
+                if o_lo < lo {
+                    lead = 0;
+                }
+                if o_hi > hi {
+                    lag = 0;
+                }
+            } else if o_hi <= lo {
+                lead = lead.min((lo - o_hi) / 2);
+            } else {
+                lag = lag.min((o_lo - hi) / 2);
+            }
+        }
+        (lead.max(0), lag.max(0))
+    }
+
+    /// (lead, lag) in steps: the elevated runs right before `lo` and right after `hi - 1`, at
+    /// most `max_lead` and `max_lag`.
+    #[allow(clippy::too_many_arguments)]
+    fn rise_extent(
+        &self,
+        lo: i64,
+        hi: i64,
+        shifts: &[i64],
+        uplift: f64,
+        config: &UpliftConfig,
+        max_lead: i64,
+        max_lag: i64,
+    ) -> (u32, u32) {
         let half = (config.smoothing_steps / 2) as i64;
         let first = lo - self.max_lead_steps - half;
         let last = hi + self.max_lag_steps + half;
@@ -327,8 +369,8 @@ impl<'a> Grid<'a> {
             let k = (i - first) as usize;
             matches!((observed[k], profile[k]), (Some(o), Some(p)) if o > p * (1.0 + fraction * (uplift - 1.0)))
         };
-        let lead = (1..=self.max_lead_steps).take_while(|k| elevated(lo - k, config.onset_fraction)).count();
-        let lag = (0..self.max_lag_steps).take_while(|k| elevated(hi + k, config.settle_fraction)).count();
+        let lead = (1..=max_lead).take_while(|k| elevated(lo - k, config.onset_fraction)).count();
+        let lag = (0..max_lag).take_while(|k| elevated(hi + k, config.settle_fraction)).count();
         (u32::try_from(lead).unwrap_or(u32::MAX), u32::try_from(lag).unwrap_or(u32::MAX))
     }
 }

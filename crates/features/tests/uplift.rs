@@ -155,3 +155,33 @@ fn bad_uplift_config_is_named() {
         }
     }
 }
+
+#[test]
+fn an_elevated_gap_between_two_events_is_split_between_lag_and_lead() {
+    let mut values = daily_cycle(monday(), 21, 0.04);
+    // Two matches on Thursday, 12:00-13:00 and 14:00-15:00; traffic stays 4x in the hour
+    // between them. Each event may claim only its half of that hour (30 steps).
+    surge(&mut values, monday(), at("2026-03-12T12:00:00Z"), at("2026-03-12T15:00:00Z"), 4.0);
+    let events = [
+        event("first", "match", at("2026-03-12T12:00:00Z"), at("2026-03-12T13:00:00Z")),
+        event("second", "match", at("2026-03-12T14:00:00Z"), at("2026-03-12T15:00:00Z")),
+    ];
+    let measured = measure_event_uplifts(&series(values), &events, &UpliftConfig::default()).unwrap();
+    let first = measured[0].outcome.as_ref().unwrap();
+    let second = measured[1].outcome.as_ref().unwrap();
+    assert_eq!((first.lead_steps, first.lag_steps), (0, 30));
+    assert_eq!((second.lead_steps, second.lag_steps), (30, 0));
+}
+
+#[test]
+fn an_overlapping_event_leaves_no_lead_on_its_side() {
+    let mut values = daily_cycle(monday(), 21, 0.04);
+    surge(&mut values, monday(), at("2026-03-12T11:00:00Z"), at("2026-03-12T13:20:00Z"), 4.0);
+    let events = [
+        event("long", "parade", at("2026-03-12T11:00:00Z"), at("2026-03-12T12:30:00Z")),
+        event("inside", "match", at("2026-03-12T12:00:00Z"), at("2026-03-12T13:00:00Z")),
+    ];
+    let measured = measure_event_uplifts(&series(values), &events, &UpliftConfig::default()).unwrap();
+    let inside = measured[1].outcome.as_ref().unwrap();
+    assert_eq!((inside.lead_steps, inside.lag_steps), (0, 20), "the parade covers the match's lead");
+}

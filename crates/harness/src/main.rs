@@ -83,8 +83,8 @@ fn main() -> anyhow::Result<ExitCode> {
             runtime()?.block_on(prescale_cluster::run(options, |line| println!("{line}"), shutdown))?;
         }
         Command::Load(args) => {
-            let (total, lag) = runtime()?.block_on(prescale_harness::load::run_cli(&args))?;
-            print!("{}", prescale_harness::load::summary_text(&total, lag));
+            let (total, mean_lag, max_lag) = runtime()?.block_on(prescale_harness::load::run_cli(&args))?;
+            print!("{}", prescale_harness::load::summary_text(&total, mean_lag, max_lag));
         }
     }
     Ok(ExitCode::SUCCESS)

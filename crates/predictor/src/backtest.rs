@@ -63,7 +63,12 @@ impl<'a> RollingBaseline<'a> {
     /// The forecast made at `origin` of history point `index` (per history step); `None`
     /// when the point is outside the grid or nothing is known yet.
     pub fn point_forecast(&self, origin: DateTime<Utc>, index: usize) -> Option<f64> {
-        let complete = self.complete_buckets(origin);
+        self.point_forecast_after(self.complete_buckets(origin), index)
+    }
+
+    /// [`Self::point_forecast`] from an origin at the start of bucket `complete` (the
+    /// buckets before it are known).
+    pub fn point_forecast_after(&self, complete: usize, index: usize) -> Option<f64> {
         let bucket = index / self.grid.per;
         let lead = bucket.checked_sub(complete)?;
         let bucket_value = point(*self.profile.get(bucket)?, self.levels.get(complete)?, lead, self.params.phi)?;

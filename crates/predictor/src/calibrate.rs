@@ -9,7 +9,8 @@
 //! observation as `sum(actual) / sum(baseline)` over the event window, each step's baseline
 //! being the forecast made `lead` ahead of its bucket from the data before that origin, with
 //! the events masked, exactly as the model predicts. Other events' uplifts in the window are
-//! divided out, so back-to-back events are not counted twice either. Leads and lags stay as
+//! divided out (a second pass, on the first pass's scale), so overlapping events are not
+//! counted twice either. Leads and lags stay as
 //! measured (they are time extents, not levels).
 
 use std::collections::HashMap;
@@ -42,8 +43,28 @@ pub(crate) fn calibrate(
     }
     let rolling = RollingBaseline::new(history, grid, params);
     let by_id: HashMap<&str, &ScheduledEvent> = events.iter().map(|e| (e.id.as_str(), e)).collect();
-    let effects: Vec<(&str, Effect)> =
-        events.iter().map(|e| (e.id.as_str(), Effect::resolve(e, &[table], history.step_secs()))).collect();
+    // Pass 1 measures each event alone; pass 2 divides out the other events' pass-1 uplifts
+    // (on the same scale), which matters only where windows or ramps overlap.
+    let alone = remeasure(history, grid, &rolling, &by_id, table, None, lead);
+    remeasure(history, grid, &rolling, &by_id, table, Some((&alone, events)), lead)
+}
+
+/// One pass of [`calibrate`]: every kind of `table` re-measured, dividing out the factors
+/// the events of `others` get from its table.
+fn remeasure(
+    history: &TimeSeries,
+    grid: &Grid,
+    rolling: &RollingBaseline<'_>,
+    by_id: &HashMap<&str, &ScheduledEvent>,
+    table: &UpliftTable,
+    others: Option<(&UpliftTable, &[ScheduledEvent])>,
+    lead: Duration,
+) -> UpliftTable {
+    let effects: Vec<(&str, Effect)> = others
+        .map(|(known, events)| {
+            events.iter().map(|e| (e.id.as_str(), Effect::resolve(e, &[known], history.step_secs()))).collect()
+        })
+        .unwrap_or_default();
     let kinds = table
         .kinds
         .iter()
@@ -55,7 +76,7 @@ pub(crate) fn calibrate(
                     let event = by_id.get(o.event_id.as_str())?;
                     let others: Vec<Effect> =
                         effects.iter().filter(|(id, _)| *id != o.event_id).map(|(_, e)| e.clone()).collect();
-                    let uplift = against_baseline(history, grid, &rolling, event, &others, lead)?;
+                    let uplift = against_baseline(history, grid, rolling, event, &others, lead)?;
                     Some(UpliftObservation { uplift, ..o.clone() })
                 })
                 .collect();

@@ -110,9 +110,11 @@ impl Grid {
         if self.masked.get(b).copied().unwrap_or(true) { None } else { self.values.get(b).copied().flatten() }
     }
 
-    /// Day of the week of bucket `b` in local time, Monday = 0.
+    /// Day of the week of bucket `b` in local time, Monday = 0 (integer arithmetic: this runs
+    /// for every candidate day of every profile value).
     pub fn weekday(&self, b: usize) -> usize {
-        weekday_of(self.bucket_start(b), self.utc_offset_secs)
+        let secs = self.start.timestamp() + self.bucket_secs * b as i64 + self.utc_offset_secs;
+        (secs.div_euclid(DAY_SECS) + 3).rem_euclid(7) as usize
     }
 
     /// Bucket of the day (UTC) that bucket `b` starts in.
@@ -189,5 +191,16 @@ mod tests {
         assert!(bucket_secs_for(7).is_err());
         assert_eq!(bucket_secs_for(60).unwrap(), 300);
         assert_eq!(bucket_secs_for(3600).unwrap(), 3600);
+    }
+
+    #[test]
+    fn bucket_weekdays_match_their_start_times() {
+        let h = TimeSeries::from_values(t("2026-01-04T21:30:00Z"), Duration::minutes(5), vec![1.0; 3000]).unwrap();
+        for offset in [0, -4 * 3600, 5 * 3600 + 1800] {
+            let g = Grid::build(&h, h.len(), 300, &[], offset);
+            for b in (0..g.len()).step_by(7) {
+                assert_eq!(g.weekday(b), weekday_of(g.bucket_start(b), offset), "bucket {b}, offset {offset}");
+            }
+        }
     }
 }

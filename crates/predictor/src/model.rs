@@ -62,11 +62,14 @@ pub struct FitConfig {
     pub mask_before: Duration,
     /// ...to this long after their end (or their kind's learned lag, if longer).
     pub mask_after: Duration,
+    /// Whether to run the model's own backtest (its `rel_mae`). A caller that refits often
+    /// and never reads it (the harness's replay) skips it: it costs about a second fit.
+    pub self_backtest: bool,
 }
 
 impl Default for FitConfig {
     /// Fit on the whole history, backtest the last 7 days, tune for 30 minutes ahead, UTC,
-    /// mask events from 30 minutes before to 1 hour after.
+    /// mask events from 30 minutes before to 1 hour after, run the backtest.
     fn default() -> Self {
         Self {
             fit_time: None,
@@ -75,6 +78,7 @@ impl Default for FitConfig {
             utc_offset_minutes: 0,
             mask_before: Duration::minutes(30),
             mask_after: Duration::hours(1),
+            self_backtest: true,
         }
     }
 }
@@ -149,8 +153,9 @@ pub fn fit(
 
     let seen = history.window(history.start(), fit_to);
     let holdout_from = fit_to - config.backtest;
-    let holdout_grid = Grid::build(history, visible_len(history, holdout_from), bucket_secs, &masks, offset_secs);
-    let backtest = if holdout_grid.len() >= MIN_FIT_DAYS * holdout_grid.slots_per_day {
+    let holdout_len = if config.self_backtest { visible_len(history, holdout_from) } else { 0 };
+    let holdout_grid = Grid::build(history, holdout_len, bucket_secs, &masks, offset_secs);
+    let backtest = if config.self_backtest && holdout_grid.len() >= MIN_FIT_DAYS * holdout_grid.slots_per_day {
         // The backtest's uplifts are what was known at its start, calibrated on its own fit.
         let holdout_params = select_params(&holdout_grid, tune_lead);
         let holdout_history = history.window(history.start(), holdout_from);
@@ -227,13 +232,16 @@ fn select_params(grid: &Grid, lead: usize) -> BaselineParams {
         let profile = profile_series(grid, &profile_params);
         for alpha in ALPHAS {
             let levels = level_series(grid, &profile, alpha);
+            // `point` for every target at once: the profile and the level's excess do not
+            // depend on phi, only the damping does.
+            let scored: Vec<(f64, f64, f64)> = targets
+                .iter()
+                .filter_map(|&(b, y)| Some((profile[b]?, levels[b - lead].factor() - 1.0, y)))
+                .collect();
             for phi in PHIS {
-                let mut error = 0.0;
-                for &(b, y) in &targets {
-                    if let Some(p) = profile[b] {
-                        error += (point(Some(p), &levels[b - lead], lead, phi).unwrap_or(p) - y).abs();
-                    }
-                }
+                let damping = phi.powi(i32::try_from(lead + 1).unwrap_or(i32::MAX));
+                let error: f64 =
+                    scored.iter().map(|&(p, excess, y)| ((p * (1.0 + excess * damping)).max(0.0) - y).abs()).sum();
                 if best.as_ref().is_none_or(|(e, _)| error < *e) {
                     best = Some((error, BaselineParams { profile: profile_params, alpha, phi }));
                 }
@@ -259,9 +267,8 @@ fn residual_quantiles(history: &TimeSeries, grid: &Grid, params: BaselineParams)
         }
         for (lead, bucket_ratios) in ratios.iter_mut().enumerate() {
             let Some(origin_bucket) = b.checked_sub(lead) else { break };
-            let origin = grid.bucket_start(origin_bucket);
             for i in b * grid.per..(b + 1) * grid.per {
-                if let (Some(y), Some(f)) = (history.values()[i], rolling.point_forecast(origin, i))
+                if let (Some(y), Some(f)) = (history.values()[i], rolling.point_forecast_after(origin_bucket, i))
                     && f > 0.0
                 {
                     bucket_ratios.push(y / f);

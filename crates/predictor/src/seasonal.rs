@@ -123,7 +123,9 @@ fn collect_days(
     let w = params.half_window;
     for day in 1..=LOOKBACK_DAYS {
         let Some(center) = target.checked_sub(day * spd) else { break };
-        if !grouping.comparable(target_weekday, grid.weekday(center)) {
+        // `center` lies exactly `day` days before `target`.
+        let candidate_weekday = (target_weekday + 7 - day % 7) % 7;
+        if !grouping.comparable(target_weekday, candidate_weekday) {
             continue;
         }
         let lo = center.saturating_sub(w);

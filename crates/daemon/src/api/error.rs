@@ -99,12 +99,12 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Api
         let message = inner.to_string();
         // `unknown field `x`` and `missing field `x`` name the field inside the message.
         let named = backticked(&message);
+        // serde_path_to_error's path already ends at an unknown field, but stops at the
+        // parent of a missing one.
         let field = match (path.as_str(), named) {
             (".", Some(n)) => Some(n),
             (".", None) => None,
-            (p, Some(n)) if message.starts_with("unknown field") || message.starts_with("missing field") => {
-                Some(format!("{p}.{n}"))
-            }
+            (p, Some(n)) if message.starts_with("missing field") => Some(format!("{p}.{n}")),
             (p, _) => Some(p.to_string()),
         };
         ApiError::bad_request(field, strip_position(&message))

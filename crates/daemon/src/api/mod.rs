@@ -141,6 +141,7 @@ async fn list_workloads(State(api): State<Api>) -> Json<serde_json::Value> {
                 "last_decision": status.decision,
                 "explanation": status.decision.as_ref().map(|d| d.explanation.clone()),
                 "forecast_source": status.forecast.as_ref().map(|f| f.source.to_string()),
+                "resources": status.resources,
                 "last_error": status.last_error,
                 "updated_at": status.updated_at,
             })

@@ -481,30 +481,37 @@ fn metrics(p: &mut Problems, v: &Value) -> Option<MetricsConfig> {
             if let Some(u) = &url {
                 check_url(p, t.field("prometheus_url"), u);
             }
-            MetricsSource::Prometheus { url: url? }
+            url.map(|url| MetricsSource::Prometheus { url })
         }
         Some("pod-scrape") => {
             let path = t.string(p, "scrape_path").unwrap_or_else(|| "/metrics".into());
             if !path.starts_with('/') {
                 p.push(t.field("scrape_path"), format!("{path:?} must start with '/'"));
             }
-            MetricsSource::PodScrape {
+            Some(MetricsSource::PodScrape {
                 port: t.integer(p, "scrape_port", 1, 65535).unwrap_or(8080) as u16,
                 port_annotation: t.string(p, "scrape_port_annotation").unwrap_or_else(|| "prometheus.io/port".into()),
                 path,
-            }
+            })
         }
-        Some(_) => MetricsSource::None,
-        None if t.get("source").is_some() => return None,
+        Some(_) => Some(MetricsSource::None),
+        None if t.get("source").is_some() => None,
         None => {
             p.push(t.field("source"), "required: one of prometheus, pod-scrape, none");
-            return None;
+            None
         }
     };
-    if !matches!(source, MetricsSource::Prometheus { .. }) && t.get("prometheus_url").is_some() {
+    let is = |kind: &str| match &source {
+        Some(MetricsSource::Prometheus { .. }) => kind == "prometheus",
+        Some(MetricsSource::PodScrape { .. }) => kind == "pod-scrape",
+        Some(MetricsSource::None) => kind == "none",
+        // The source itself is reported; judge the other keys by what was asked for.
+        None => t.get("source").and_then(Value::as_str) == Some(kind),
+    };
+    if !is("prometheus") && t.get("prometheus_url").is_some() {
         p.push(t.field("prometheus_url"), "only used with source: prometheus");
     }
-    if !matches!(source, MetricsSource::PodScrape { .. }) {
+    if !is("pod-scrape") {
         for key in ["scrape_port", "scrape_port_annotation", "scrape_path"] {
             if t.get(key).is_some() {
                 p.push(t.field(key), "only used with source: pod-scrape");
@@ -512,7 +519,7 @@ fn metrics(p: &mut Problems, v: &Value) -> Option<MetricsConfig> {
         }
     }
     let pod_resources = t.boolean(p, "pod_resources").unwrap_or(true);
-    Some(MetricsConfig { source, step, stale_after, timeout, pod_resources })
+    Some(MetricsConfig { source: source?, step, stale_after, timeout, pod_resources })
 }
 
 fn llm(p: &mut Problems, v: &Value) -> Option<LlmSettings> {

@@ -275,13 +275,13 @@ impl<'a> PredictorForecaster<'a> {
             Kind::SeasonalNaive => return Ok(None),
             Kind::HoltWinters => {
                 let model: Arc<dyn Predictor> =
-                    Arc::new(fit(&history, &[], &UpliftTable::default(), &FitConfig::default())?);
+                    Arc::new(fit(&history, &[], &UpliftTable::default(), &replay_fit_config())?);
                 (model.clone(), model)
             }
             Kind::Prescale { events, .. } => {
                 let measured = uplift_table(&history, events, &UpliftConfig::default())
                     .map_err(|e| PredictError::InvalidRequest(format!("uplift table: {e}")))?;
-                let fitted = fit(&history, events, &measured, &FitConfig::default())?;
+                let fitted = fit(&history, events, &measured, &replay_fit_config())?;
                 // The model's table: the uplifts re-measured against its own baseline.
                 let table = fitted.uplift().clone();
                 let model: Arc<dyn Predictor> = Arc::new(fitted);
@@ -298,6 +298,12 @@ impl<'a> PredictorForecaster<'a> {
         self.fits += 1;
         Ok(Some(model))
     }
+}
+
+/// How the replay fits: the defaults, without the model's own backtest (nothing here reads
+/// it, and it would double the cost of every refit).
+fn replay_fit_config() -> FitConfig {
+    FitConfig { self_backtest: false, ..FitConfig::default() }
 }
 
 /// The error of a first fit, naming the policy and the time.

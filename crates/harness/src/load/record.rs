@@ -158,6 +158,7 @@ struct Inner {
     total: Tally,
     in_flight: u64,
     max_send_lag: Duration,
+    total_send_lag: Duration,
 }
 
 /// Thread-safe recorder shared by the dispatcher and the request tasks.
@@ -181,6 +182,7 @@ impl Recorder {
                 total: Tally::new()?,
                 in_flight: 0,
                 max_send_lag: Duration::ZERO,
+                total_send_lag: Duration::ZERO,
             }),
         })
     }
@@ -217,6 +219,7 @@ impl Recorder {
         inner.total.sent += 1;
         inner.in_flight += 1;
         inner.max_send_lag = inner.max_send_lag.max(lag);
+        inner.total_send_lag += lag;
         Ok(())
     }
 
@@ -243,6 +246,16 @@ impl Recorder {
     /// The longest a request was sent after its intended time.
     pub fn max_send_lag(&self) -> Duration {
         self.lock().max_send_lag
+    }
+
+    /// The mean delay of a request behind its intended time (the timer's granularity and the
+    /// dispatcher's own latency; it counts in every latency measured).
+    pub fn mean_send_lag(&self) -> Duration {
+        let inner = self.lock();
+        match u32::try_from(inner.total.sent) {
+            Ok(n) if n > 0 => inner.total_send_lag / n,
+            _ => Duration::ZERO,
+        }
     }
 
     /// The window holding scenario second `t_s`, if anything was sent in it.
@@ -287,6 +300,7 @@ mod tests {
         r.completed(13.0, "surge", Outcome::Status(503), Duration::from_millis(1));
         assert_eq!(r.in_flight(), 0);
         assert_eq!(r.max_send_lag(), Duration::from_millis(4));
+        assert_eq!(r.mean_send_lag(), Duration::from_millis(4) / 3);
         let windows = r.windows();
         assert_eq!(windows.len(), 2);
         assert_eq!(windows[1].start_s, 10.0);

@@ -57,12 +57,9 @@ pub fn svg(runs: &[RunReport], needed: u32, slo_p95_ms: f64) -> Result<String, S
         for (col, run) in runs.iter().enumerate() {
             let at = |row: usize| &cells[row * columns as usize + col];
             let surge = |chart: &mut ChartContext<'_, SVGBackend<'_>, Cartesian2d<_, _>>, top: f64| {
-                let band = vec![(run.surge_start_s / 60.0, top), (run.surge_end_s / 60.0, top)];
+                let band = [(run.surge_start_s / 60.0, 0.0), (run.surge_end_s / 60.0, top)];
                 chart
-                    .draw_series(std::iter::once(Rectangle::new(
-                        [(band[0].0, 0.0), (band[1].0, band[1].1)],
-                        RGBColor(255, 236, 200).filled(),
-                    )))
+                    .draw_series(std::iter::once(Rectangle::new(band, RGBColor(255, 236, 200).filled())))
                     .map(|_| ())
                     .map_err(err)
             };

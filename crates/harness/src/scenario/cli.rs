@@ -141,6 +141,13 @@ pub async fn run_cli(args: &ScenarioArgs) -> Result<bool, ScenarioError> {
         options.time_scale,
         options.predictor_label(),
     );
+    if options.llm.is_some() && options.time_scale > 10.0 {
+        eprintln!(
+            "note: at time scale {} every second the LLM takes to answer is {} scenario seconds of the daemon's \
+             tick; --time-scale 10 or lower keeps its latency closer to real",
+            options.time_scale, options.time_scale
+        );
+    }
     let outcome = run(&options).await?;
     println!("{}", outcome.table);
     for check in &outcome.report.verdict.checks {

@@ -286,12 +286,14 @@ fn sum_metric(text: &str, name: &str, label: Option<&str>) -> u64 {
         .sum::<f64>() as u64
 }
 
-/// The LLM counters of the daemon's exposition text.
+/// The LLM counters of the daemon's exposition text. Tokens: the prompt's share when the daemon
+/// splits its token counter by `kind`, else the whole counter (prompt and completion together).
 pub(crate) fn parse_llm_usage(text: &str) -> LlmUsage {
+    let prompt = sum_metric(text, "prescale_llm_tokens_total", Some("kind=\"prompt\""));
     LlmUsage {
         calls: sum_metric(text, "prescale_llm_calls_total", None),
         fallbacks: sum_metric(text, "prescale_llm_fallbacks_total", None),
-        prompt_tokens: sum_metric(text, "prescale_llm_tokens_total", None),
+        prompt_tokens: if prompt > 0 { prompt } else { sum_metric(text, "prescale_llm_tokens_total", None) },
     }
 }
 
@@ -307,6 +309,9 @@ mod tests {
                     prescale_llm_fallbacks_total{namespace=\"default\",workload=\"shop-frontend\"} 2\n\
                     prescale_llm_tokens_total{namespace=\"default\",workload=\"shop-frontend\"} 8100\n";
         assert_eq!(parse_llm_usage(text), LlmUsage { calls: 9, fallbacks: 2, prompt_tokens: 8100 });
+        let split = "prescale_llm_tokens_total{namespace=\"default\",workload=\"w\",kind=\"prompt\"} 700\n\
+                     prescale_llm_tokens_total{namespace=\"default\",workload=\"w\",kind=\"completion\"} 90\n";
+        assert_eq!(parse_llm_usage(split).prompt_tokens, 700);
         assert_eq!(parse_llm_usage(""), LlmUsage::default());
     }
 

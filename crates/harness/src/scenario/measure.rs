@@ -240,7 +240,7 @@ pub fn measure(record: &RunRecord, timeline: &Timeline, settings: &MeasureSettin
         replica_seconds: replica_seconds.round(),
         cpu_utilization,
         memory_utilization,
-        llm: record.llm.clone(),
+        llm: record.llm,
         timeline: timeline_rows,
     }
 }

@@ -11,7 +11,8 @@
 //! 2. Baseline load (open loop), sampled replicas, CPU and memory.
 //! 3. The harness announces `spring-campaign` through the Prediction API.
 //! 4. Replicas rise before the load does (or, for `hpa`, after it).
-//! 5-7. The surge at `--surge-multiplier` times the baseline, then back.
+//! 5. The surge at `--surge-multiplier` times the baseline; 6. latency, errors, CPU and
+//!    memory measured through it; 7. back to the baseline.
 //! 8. Scale-down, measured to its end.
 //!
 //! Module map: [`timeline`] (when things happen, the load schedule), [`history`] (synthetic

@@ -37,7 +37,8 @@ pub struct LlmUsage {
     pub calls: u64,
     /// Steps answered by the fallback predictor.
     pub fallbacks: u64,
-    /// Tokens sent to the LLM.
+    /// Prompt tokens sent to the LLM (the daemon's whole token count while it does not split
+    /// prompt from completion tokens).
     pub prompt_tokens: u64,
 }
 
@@ -263,9 +264,12 @@ fn pct(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{:.0}%", v * 100.0))
 }
 
+/// A row of the side-by-side table: its label and how a run's cell reads.
+type Row<'a> = (&'static str, Box<dyn Fn(&RunReport) -> String + 'a>);
+
 /// The side-by-side table of the runs (plain text, fixed width).
 pub fn table(runs: &[RunReport], verdict: &Verdict) -> String {
-    let rows: Vec<(&str, Box<dyn Fn(&RunReport) -> String>)> = vec![
+    let rows: Vec<Row<'_>> = vec![
         ("predictor", Box::new(|r| r.predictor.clone().unwrap_or_else(|| "-".into()))),
         ("trigger (s)", Box::new(|r| opt_s(r.trigger_s))),
         ("scale-up started (s)", Box::new(|r| opt_s(r.scale_up_started_s))),

@@ -41,6 +41,8 @@ const PROVISIONER_SAFETY_BUFFER_S: f64 = 30.0;
 /// Time from the daemon's decision to new pods existing (the scale patch, the deployment
 /// controller, the kubelet), with room for a loaded machine at a high time scale.
 const DECISION_LATENCY_S: f64 = 10.0;
+/// The HPA controller's sync period: in `hpa-floor` mode a raised floor acts at its next sync.
+const HPA_SYNC_S: f64 = 15.0;
 /// Requests without a complete answer after this long count as timeouts.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -297,12 +299,22 @@ pub async fn run(options: &ScenarioOptions) -> Result<ScenarioOutcome, ScenarioE
 }
 
 /// The pod startup the daemon plans with: the slowest pod's (delay + jitter), plus the lead
-/// the checks ask for beyond the provisioner's own safety buffer, plus the decision's latency.
-/// With the slowest startup alone the daemon plans pods Ready 30 s before the load (its safety
-/// buffer); the scenario's check asks for 60 s.
-pub fn planned_startup_s(options: &ScenarioOptions) -> u64 {
+/// the checks ask for beyond the provisioner's own safety buffer, plus the decision's latency
+/// (and, over an HPA, one HPA sync). With the slowest startup alone the daemon plans pods
+/// Ready 30 s before the load (its safety buffer); the scenario's check asks for 60 s.
+pub fn planned_startup_s(options: &ScenarioOptions, policy: Policy) -> u64 {
     let slowest = (options.startup_delay + options.startup_jitter).as_secs_f64();
-    (slowest + (MIN_LEAD_S - PROVISIONER_SAFETY_BUFFER_S) + DECISION_LATENCY_S).ceil() as u64
+    let hpa = if policy.has_hpa() { HPA_SYNC_S } else { 0.0 };
+    (slowest + (MIN_LEAD_S - PROVISIONER_SAFETY_BUFFER_S) + DECISION_LATENCY_S + hpa).ceil() as u64
+}
+
+/// Stops a load generator when dropped, so that an early return never leaves load running.
+struct StopOnDrop(watch::Sender<bool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.send_replace(true);
+    }
 }
 
 /// The daemon's rates per wall-clock rate. The pod-scrape source measures rates per real
@@ -444,6 +456,7 @@ async fn run_policy(
         RateSchedule::constant("warm-up", options.baseline_rps, 1e7)?,
     )?);
     let (warmup_stop, warmup_stopped) = watch::channel(false);
+    let warmup_stop = StopOnDrop(warmup_stop);
     let warmup_task = {
         let warmup = warmup.clone();
         tokio::spawn(async move { warmup.run(Instant::now(), warmup_stopped).await })
@@ -513,7 +526,7 @@ async fn run_policy(
                     None => MetricsPlan::PodScrape,
                 },
                 capacity_per_pod: options.capacity_rps() * factor,
-                startup_s: planned_startup_s(options),
+                startup_s: planned_startup_s(options, policy),
                 tick_s: timeline.daemon_tick_s,
                 stabilization_s: timeline.stabilization_s,
                 replicas: (HPA_USER_FLOOR.min(baseline), max_replicas),
@@ -539,14 +552,15 @@ async fn run_policy(
         schedule.clone(),
     )?);
     let recorder = generator.recorder();
-    let (_load_stop, load_stopped) = watch::channel(false);
+    let (load_stop, load_stopped) = watch::channel(false);
+    let load_stop = StopOnDrop(load_stop);
     let load_task = {
         let generator = generator.clone();
         tokio::spawn(async move { generator.run(t0_instant, load_stopped).await })
     };
     tokio::spawn(async move {
         tokio::time::sleep_until(t0_instant).await;
-        warmup_stop.send_replace(true);
+        drop(warmup_stop);
     });
 
     // Sampler: replicas, CPU, memory; progress; Prometheus targets.
@@ -647,6 +661,7 @@ async fn run_policy(
     // 4-8 run by themselves; wait for the end of the load.
     tokio::time::sleep_until(at(timeline.end_s)).await;
     let load_result = load_task.await;
+    drop(load_stop);
     done.send_replace(true);
     let (samples, sample_problems, prometheus) =
         sampler.await.map_err(|e| ScenarioError::Timeout(format!("the sampler failed: {e}")))?;
