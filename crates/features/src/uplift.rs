@@ -324,8 +324,11 @@ impl<'a> Grid<'a> {
     fn free_steps_around(&self, event: &ScheduledEvent, events: &[ScheduledEvent], (lo, hi): (i64, i64)) -> (i64, i64) {
         let (mut lead, mut lag) = (self.max_lead_steps, self.max_lag_steps);
         for other in events.iter().filter(|e| !std::ptr::eq(*e, event) && e.id != event.id) {
-            let (o_lo, o_hi) =
-                overlapping_steps(offset_ms(self.history, other.start), offset_ms(self.history, other.end), self.step_ms);
+            let (o_lo, o_hi) = overlapping_steps(
+                offset_ms(self.history, other.start),
+                offset_ms(self.history, other.end),
+                self.step_ms,
+            );
             if o_lo < hi && o_hi > lo {
                 // Overlapping windows: the side the other event sticks out of cannot be told apart.
                 if o_lo < lo {

@@ -6,6 +6,9 @@
 //! defaults (7 days of warm-up, refits every 6 h), and each policy alone as well, so that a
 //! regression points at its policy. Run with `cargo bench --workspace --bench backtest`.
 
+#![allow(missing_docs)] // criterion_group! generates an undocumented public function.
+
+use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::Duration as StdDuration;
 
@@ -20,12 +23,9 @@ fn data(name: &str) -> PathBuf {
 /// The traces the benchmark replays, by name.
 fn traces() -> Vec<(&'static str, Trace)> {
     let step = Duration::minutes(1);
-    let nasa = Trace::load(
-        &data("nasa-http-1995-07.per-minute.csv"),
-        Some(&data("nasa-http-1995-07.events.csv")),
-        step,
-    )
-    .unwrap_or_else(|e| panic!("NASA trace: {e}"));
+    let nasa =
+        Trace::load(&data("nasa-http-1995-07.per-minute.csv"), Some(&data("nasa-http-1995-07.events.csv")), step)
+            .unwrap_or_else(|e| panic!("NASA trace: {e}"));
     let mut worldcup = Trace::load(
         &data("worldcup98-1998-04-30_06-26.per-minute.csv"),
         Some(&data("worldcup98-1998-04-30_06-26.events.csv")),
@@ -46,13 +46,13 @@ fn simulator(c: &mut Criterion) {
     for (name, trace) in traces() {
         let all = BacktestConfig::default();
         group.bench_function(format!("{name}/all-six"), |b| {
-            b.iter(|| run(&trace, &all).unwrap_or_else(|e| panic!("{name}: {e}")))
+            b.iter(|| black_box(run(&trace, &all).unwrap_or_else(|e| panic!("{name}: {e}"))))
         });
         for kind in PolicyKind::ALL {
             // The oracle is always replayed too (it is every ratio's denominator).
             let one = BacktestConfig { policies: vec![kind], ..BacktestConfig::default() };
             group.bench_function(format!("{name}/{kind}"), |b| {
-                b.iter(|| run(&trace, &one).unwrap_or_else(|e| panic!("{name} {kind}: {e}")))
+                b.iter(|| black_box(run(&trace, &one).unwrap_or_else(|e| panic!("{name} {kind}: {e}"))))
             });
         }
     }

@@ -72,7 +72,12 @@ async fn main() -> anyhow::Result<()> {
     println!("{:<17} {:>9} {:>9} {:>9}", "time (UTC)", "baseline", "p50", "p90");
     for (i, point) in forecast.points.iter().enumerate() {
         let baseline = forecast.baseline.get(i).map_or("-".to_string(), |v| format!("{v:.1}"));
-        println!("{:<17} {baseline:>9} {:>9.1} {:>9.1}", forecast.timestamp(i).format("%Y-%m-%d %H:%M"), point.p50, point.p90);
+        println!(
+            "{:<17} {baseline:>9} {:>9.1} {:>9.1}",
+            forecast.timestamp(i).format("%Y-%m-%d %H:%M"),
+            point.p50,
+            point.p90
+        );
     }
     println!("source:      {}", forecast.source);
     println!("explanation: {}", forecast.explanation);

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use prescale_core::{ScheduledEvent, TimeSeries};
-use prescale_harness::backtest::{BacktestConfig, PolicyKind, Trace, TimedTarget, run};
+use prescale_harness::backtest::{BacktestConfig, PolicyKind, TimedTarget, Trace, run};
 
 /// Monday 2026-01-05 00:00 UTC.
 fn start() -> DateTime<Utc> {

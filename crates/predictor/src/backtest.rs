@@ -11,7 +11,7 @@ use prescale_core::{ScheduledEvent, TimeSeries, UpliftTable};
 use serde::{Deserialize, Serialize};
 
 use crate::PredictError;
-use crate::events::{Effect, combined_factor};
+use crate::events::{Effect, Shapes, Spreads, combined_factor};
 use crate::grid::{DAY_SECS, Grid};
 use crate::reference;
 use crate::seasonal::{BaselineParams, Level, level_series, point, profile_series};
@@ -102,6 +102,8 @@ pub(crate) struct BacktestInput<'a> {
     pub events: &'a [ScheduledEvent],
     /// Uplifts known at `from` (observations dated before it).
     pub uplift: &'a UpliftTable,
+    /// The kinds' shapes known at `from`.
+    pub shapes: &'a Shapes,
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
 }
@@ -123,8 +125,11 @@ pub(crate) fn run(input: &BacktestInput<'_>) -> Result<Option<Backtest>, Predict
     };
 
     let step = history.step();
-    let effects: Vec<Effect> =
-        input.events.iter().map(|e| Effect::resolve(e, &[input.uplift], history.step_secs())).collect();
+    let effects: Vec<Effect> = input
+        .events
+        .iter()
+        .map(|e| Effect::resolve(e, &[input.uplift], history.step_secs()).shaped(input.shapes, &Spreads::new()))
+        .collect();
     let events = score(&mut |origin, target| {
         bucket_sum(points_in(history, target, spec.aggregate), |i| {
             let mid = history.timestamp(i) + step / 2;

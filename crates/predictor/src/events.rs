@@ -7,8 +7,17 @@
 //! one gets no uplift, and the explanation says so. The weight of an event ramps linearly
 //! from 0 to 1 over its lead before the start, is 1 during `[start, end)` and ramps back to
 //! 0 over its lag after the end; each step is multiplied by `prod_e (1 + w_e(t) (m_e - 1))`
-//! evaluated at the step's midpoint.
+//! evaluated at the step's midpoint, where overlapping events of one kind count once (the
+//! largest factor among them): two matches at once do not square a match's uplift.
+//!
+//! With a fitted [`crate::Model`] ([`crate::Model::event_aware`]), a kind seen in at least
+//! three measured windows also has a learned shape, its multiplier per eighth of the window
+//! (traffic at a match peaks after the final whistle, not evenly), and a learned spread, the
+//! 90th percentile of actual over forecast inside its past windows: events of one kind
+//! differ, and the baseline's p90 (fitted outside event windows) does not know by how much.
+//! Inside an event's influence the p90 is the p50 times the wider of the two spreads.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -45,6 +54,25 @@ pub(crate) enum Basis {
     Unknown,
 }
 
+/// Segments an event window is cut into for its kind's learned shape.
+pub(crate) const SHAPE_SEGMENTS: usize = 8;
+
+/// Learned shapes per event kind: the multiplier in each of [`SHAPE_SEGMENTS`] equal parts of
+/// the window relative to the window's mean (mean 1).
+pub(crate) type Shapes = BTreeMap<String, Vec<f64>>;
+
+/// Learned spreads per event kind: the 90th percentile of actual over forecast inside the
+/// kind's past windows (at least 1).
+pub(crate) type Spreads = BTreeMap<String, f64>;
+
+/// The segment of `[start, end)` that `t` falls in, `None` outside.
+pub(crate) fn segment_of(t: DateTime<Utc>, start: DateTime<Utc>, end: DateTime<Utc>) -> Option<usize> {
+    let length = (end - start).num_milliseconds();
+    let into = (t - start).num_milliseconds();
+    (t >= start && t < end && length > 0)
+        .then(|| usize::try_from(into * SHAPE_SEGMENTS as i64 / length).unwrap_or(0).min(SHAPE_SEGMENTS - 1))
+}
+
 /// How one scheduled event moves the forecast.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Effect {
@@ -57,6 +85,10 @@ pub(crate) struct Effect {
     pub lead: Duration,
     pub lag: Duration,
     pub basis: Basis,
+    /// The kind's learned shape over the window (mean 1), when known.
+    pub shape: Option<Vec<f64>>,
+    /// The kind's learned spread in its windows (p90 over p50), when known.
+    pub spread: Option<f64>,
 }
 
 impl Effect {
@@ -87,7 +119,33 @@ impl Effect {
             lead,
             lag,
             basis,
+            shape: None,
+            spread: None,
         }
+    }
+
+    /// The same effect with its kind's shape and spread, when the multiplier was learned (a
+    /// declared multiplier is flat, and nothing says how far it may be off).
+    pub fn shaped(mut self, shapes: &Shapes, spreads: &Spreads) -> Self {
+        if matches!(self.basis, Basis::Learned(_)) {
+            self.shape = shapes.get(&self.kind).filter(|s| s.len() == SHAPE_SEGMENTS).cloned();
+            self.spread = spreads.get(&self.kind).copied().filter(|s| s.is_finite() && *s >= 1.0);
+        }
+        self
+    }
+
+    /// The event's weight at `t` (0 outside its influence, 1 inside its window).
+    pub fn weight(&self, t: DateTime<Utc>) -> f64 {
+        ramp_weight(t, self.start, self.end, self.lead, self.lag)
+    }
+
+    /// `multiplier` at `t`: shaped inside the window; before it the first segment's, after
+    /// it the last one's (the ramps fade those).
+    fn shaped_at(&self, multiplier: f64, t: DateTime<Utc>) -> f64 {
+        let Some(shape) = &self.shape else { return multiplier };
+        let segment =
+            if t < self.start { 0 } else { segment_of(t, self.start, self.end).unwrap_or(SHAPE_SEGMENTS - 1) };
+        multiplier * shape[segment]
     }
 
     /// Whether the event's influence `[start - lead, end + lag)` overlaps `[from, to)`.
@@ -97,7 +155,20 @@ impl Effect {
 
     /// The factor this event applies at `t`.
     pub fn factor(&self, t: DateTime<Utc>) -> f64 {
-        1.0 + ramp_weight(t, self.start, self.end, self.lead, self.lag) * (self.multiplier - 1.0)
+        1.0 + self.weight(t) * (self.shaped_at(self.multiplier, t) - 1.0)
+    }
+
+    /// The event in a few words for a headline: `'name' starts 14:00 UTC (x3.00)`.
+    pub fn headline(&self, origin: DateTime<Utc>) -> String {
+        let when = if self.start > origin {
+            format!("starts {}", self.start.format("%H:%M UTC"))
+        } else {
+            format!("runs until {}", self.end.format("%H:%M UTC"))
+        };
+        match self.basis {
+            Basis::Unknown => format!("'{}' {when} (no uplift known)", self.name),
+            _ => format!("'{}' {when} (x{:.2})", self.name, self.multiplier),
+        }
     }
 
     /// One clause of an explanation.
@@ -105,9 +176,15 @@ impl Effect {
         let head = format!("event '{}' (kind `{}`)", self.name, self.kind);
         match self.basis {
             Basis::Learned(n) => format!(
-                "{head}: x{:.2} learned from {n} past event{}, ramping up over {} min before the start and down over {} min after the end",
+                "{head}: x{:.2} learned from {n} past event{}{}{}, ramping up over {} min before the start and down over {} min after the end",
                 self.multiplier,
                 if n == 1 { "" } else { "s" },
+                self.spread.map_or(String::new(), |s| format!(", p90 x{s:.2} of it in its windows")),
+                self.shape.as_ref().map_or(String::new(), |shape| format!(
+                    " (shaped: x{:.2} in the first eighth of the window, x{:.2} in the last)",
+                    self.multiplier * shape[0],
+                    self.multiplier * shape[SHAPE_SEGMENTS - 1]
+                )),
                 self.lead.num_minutes(),
                 self.lag.num_minutes()
             ),
@@ -124,9 +201,34 @@ fn usable(kind: &KindUplift) -> bool {
     !kind.observations.is_empty() && kind.median_uplift.is_finite() && kind.median_uplift > 0.0
 }
 
-/// The product of the factors of `effects` at `t`.
+/// The factors of `effects` at `t` combined: events of one kind that overlap count once,
+/// with the largest factor among them (two matches at once draw one audience, and a kind's
+/// uplift is learned as "an event of this kind is on"); different kinds multiply.
 pub(crate) fn combined_factor(effects: &[Effect], t: DateTime<Utc>) -> f64 {
-    effects.iter().map(|e| e.factor(t)).product()
+    let mut by_kind: Vec<(&str, f64)> = Vec::new();
+    for effect in effects {
+        let factor = effect.factor(t);
+        match by_kind.iter_mut().find(|(kind, _)| *kind == effect.kind) {
+            Some((_, largest)) => *largest = largest.max(factor),
+            None => by_kind.push((&effect.kind, factor)),
+        }
+    }
+    by_kind.iter().map(|(_, f)| f).product()
+}
+
+/// The p90 over p50 at `t`: the baseline's `base_spread`, or inside an event's influence the
+/// kind's own spread when wider (what its past windows showed, errors of the baseline and of
+/// the multiplier together), phased in by the event's weight. The widest wins.
+pub(crate) fn spread_at(effects: &[Effect], t: DateTime<Utc>, base_spread: f64) -> f64 {
+    let base = base_spread.max(1.0);
+    effects
+        .iter()
+        .filter_map(|e| {
+            let weight = e.weight(t);
+            let spread = e.spread?.max(base);
+            (weight > 0.0).then(|| base.powf(1.0 - weight) * spread.powf(weight))
+        })
+        .fold(base, f64::max)
 }
 
 /// The windows to leave out of a baseline: each event widened by its kind's learned lead
@@ -154,12 +256,28 @@ pub(crate) fn mask_windows(
 pub struct EventAware {
     baseline: Arc<dyn Predictor>,
     uplift: UpliftTable,
+    shapes: Shapes,
+    spreads: Spreads,
 }
 
 impl EventAware {
     /// Wrap an event-free `baseline`; `uplift` is used for kinds the request's table lacks.
+    /// Multipliers are flat over each window and the p90 is the baseline's;
+    /// [`crate::Model::event_aware`] adds the shapes and spreads the model learned.
     pub fn new(baseline: Arc<dyn Predictor>, uplift: UpliftTable) -> Self {
-        Self { baseline, uplift }
+        Self { baseline, uplift, shapes: Shapes::new(), spreads: Spreads::new() }
+    }
+
+    /// The same predictor with learned shapes per kind (see [`crate::Model::event_shapes`]).
+    pub fn with_shapes(mut self, shapes: BTreeMap<String, Vec<f64>>) -> Self {
+        self.shapes = shapes;
+        self
+    }
+
+    /// The same predictor with learned spreads per kind (see [`crate::Model::event_spreads`]).
+    pub fn with_spreads(mut self, spreads: BTreeMap<String, f64>) -> Self {
+        self.spreads = spreads;
+        self
     }
 }
 
@@ -176,7 +294,7 @@ impl Predictor for EventAware {
         let effects: Vec<Effect> = request
             .events
             .iter()
-            .map(|e| Effect::resolve(e, &tables, request.history.step_secs()))
+            .map(|e| Effect::resolve(e, &tables, request.history.step_secs()).shaped(&self.shapes, &self.spreads))
             .filter(|e| e.touches(from, to))
             .collect();
         let half_step = base.step() / 2;
@@ -185,14 +303,20 @@ impl Predictor for EventAware {
             .iter()
             .enumerate()
             .map(|(i, p)| {
-                let factor = combined_factor(&effects, base.timestamp(i) + half_step);
-                ForecastPoint { p50: p.p50 * factor, p90: p.p90 * factor }
+                let mid = base.timestamp(i) + half_step;
+                let factor = combined_factor(&effects, mid);
+                let p50 = p.p50 * factor;
+                let p90 = if p.p50 > 0.0 { p50 * spread_at(&effects, mid, p.p90 / p.p50) } else { p.p90 * factor };
+                ForecastPoint { p50, p90: p90.max(p50) }
             })
             .collect();
-        let events = if effects.is_empty() {
-            "no scheduled event in the horizon".to_string()
+        // The first clause is the headline a scaling decision quotes: the events when there are any.
+        let explanation = if effects.is_empty() {
+            format!("{}; no scheduled event in the horizon", base.explanation)
         } else {
-            effects.iter().map(Effect::describe).collect::<Vec<_>>().join("; ")
+            let headline = effects.iter().map(|e| e.headline(base.start)).collect::<Vec<_>>().join(", ");
+            let details = effects.iter().map(Effect::describe).collect::<Vec<_>>().join("; ");
+            format!("{headline}; {details}; {}", base.explanation)
         };
         let baseline =
             if base.baseline.is_empty() { base.points.iter().map(|p| p.p50).collect() } else { base.baseline };
@@ -202,7 +326,7 @@ impl Predictor for EventAware {
             points,
             baseline,
             source: ForecastSource::StatisticalEvents,
-            explanation: format!("{}; {events}", base.explanation),
+            explanation,
         })
     }
 }
@@ -295,11 +419,15 @@ mod tests {
     }
 
     #[test]
-    fn factors_of_overlapping_events_multiply() {
+    fn factors_of_overlapping_kinds_multiply_and_one_kind_counts_once() {
         let tbl = table("launch", 3.0, 0, 0, 60);
         let a = Effect::resolve(&event("launch", None), &[&tbl], 60);
         let b = Effect::resolve(&event("other", Some(2.0)), &[&tbl], 60);
-        assert!((combined_factor(&[a, b], t("2026-01-01T12:10:00Z")) - 6.0).abs() < 1e-12);
+        let c = Effect::resolve(&event("other", Some(1.5)), &[&tbl], 60);
+        let at = t("2026-01-01T12:10:00Z");
+        assert!((combined_factor(&[a.clone(), b.clone()], at) - 6.0).abs() < 1e-12);
+        // Two `other` events at once: the larger factor, once.
+        assert!((combined_factor(&[a, b, c], at) - 6.0).abs() < 1e-12);
     }
 
     #[test]

@@ -6,6 +6,9 @@
 //! accuracy grain. Buckets start at the history's own start, so that every bucket holds
 //! whole history points and "visible before `at`" means the same for both.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, Utc};
 use prescale_core::TimeSeries;
 
@@ -48,6 +51,8 @@ pub(crate) struct Grid {
     pub masked: Vec<bool>,
     /// Offset of the workload's local time from UTC, for weekday positions.
     pub utc_offset_secs: i64,
+    /// Level ratios between whole grid days already computed (see [`Grid::day_ratio`]).
+    day_ratios: RefCell<HashMap<(usize, usize), Option<f64>>>,
 }
 
 impl Grid {
@@ -78,6 +83,7 @@ impl Grid {
             masked: vec![false; values.len()],
             values,
             utc_offset_secs,
+            day_ratios: RefCell::new(HashMap::new()),
         };
         grid.mask(masks);
         grid
@@ -93,6 +99,45 @@ impl Grid {
                 self.masked[b as usize] = true;
             }
         }
+    }
+
+    /// Leave bucket `b` out of profiles and levels from now on.
+    #[cfg(test)]
+    pub fn mask_bucket(&mut self, b: usize) {
+        self.masked[b] = true;
+        self.day_ratios.borrow_mut().clear();
+    }
+
+    /// How much higher traffic ran around bucket `recent` than around bucket `old`: over the
+    /// day centred on each (half a day either side), the sum of the buckets usable at the same
+    /// offset on both, and before `visible`, of `recent`'s over `old`'s. `None` when fewer
+    /// than a quarter of a day's buckets are usable on both, or the old sum is not positive.
+    /// Centred days make the ratio independent of where the grid happens to start.
+    pub fn day_ratio(&self, recent: usize, old: usize, visible: usize) -> Option<f64> {
+        let spd = self.slots_per_day;
+        let half = spd / 2;
+        let end = visible.min(self.len());
+        let complete = recent.max(old) + spd - half <= end;
+        if complete && let Some(cached) = self.day_ratios.borrow().get(&(recent, old)) {
+            return *cached;
+        }
+        let (mut sum_recent, mut sum_old, mut common) = (0.0, 0.0, 0usize);
+        for k in 0..spd {
+            let (Some(r), Some(o)) = ((recent + k).checked_sub(half), (old + k).checked_sub(half)) else { continue };
+            if r >= end || o >= end {
+                break;
+            }
+            if let (Some(r), Some(o)) = (self.usable(r), self.usable(o)) {
+                sum_recent += r;
+                sum_old += o;
+                common += 1;
+            }
+        }
+        let ratio = (common * 4 >= spd && sum_old > 0.0).then(|| sum_recent / sum_old);
+        if complete {
+            self.day_ratios.borrow_mut().insert((recent, old), ratio);
+        }
+        ratio
     }
 
     /// Number of buckets.

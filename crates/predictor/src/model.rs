@@ -15,6 +15,7 @@
 //! A [`Model`] is itself the event-free baseline [`Predictor`] (source `statistical`);
 //! [`Model::event_aware`] wraps it with its uplift table (source `statistical+events`).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -24,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backtest::{self, Backtest, BacktestInput, RollingBaseline};
 use crate::calibrate::calibrate;
-use crate::events::{EventAware, mask_windows};
+use crate::events::{EventAware, SHAPE_SEGMENTS, Shapes, Spreads, mask_windows};
 use crate::grid::{Grid, bucket_secs_for, point_index, slot_of, visible_len, weekday_of};
 use crate::seasonal::{
     BaselineParams, DayGrouping, Level, ProfileParams, level_series, point, profile_series, profile_value,
@@ -37,6 +38,10 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// Leads (in buckets) with their own p90 ratio; longer leads use the last one.
 const QUANTILE_LEADS: usize = 36;
+/// Bands of forecast level with their own p90 ratios (quartiles).
+const LEVEL_BANDS: usize = 4;
+/// Points a band needs at a lead for its own p90 ratio.
+const MIN_BAND_SAMPLES: usize = 100;
 /// Days of history the level is warmed up on when predicting.
 const LEVEL_WARMUP_DAYS: usize = 2;
 /// Minimum history before the fit time.
@@ -116,9 +121,20 @@ pub struct Model {
     params: BaselineParams,
     /// Per lead bucket, the 90th percentile of actual / forecast (per history step).
     p90_ratio: Vec<f64>,
+    /// The same by band of the forecast's level (absent in artifacts written before it).
+    #[serde(default)]
+    p90_by_level: LevelSpread,
     /// The profile for the week after the fit, per (local weekday, UTC slot), per bucket.
     seasonal: Vec<Option<f64>>,
     uplift: UpliftTable,
+    /// Per event kind with enough measured windows, its multiplier in each eighth of the
+    /// window relative to the window's mean (absent in artifacts written before shapes).
+    #[serde(default)]
+    event_shapes: Shapes,
+    /// Per event kind with enough measured windows, the 90th percentile of actual over
+    /// forecast inside them (absent in artifacts written before spreads).
+    #[serde(default)]
+    event_spreads: Spreads,
     backtest: Option<Backtest>,
 }
 
@@ -159,7 +175,7 @@ pub fn fit(
         // The backtest's uplifts are what was known at its start, calibrated on its own fit.
         let holdout_params = select_params(&holdout_grid, tune_lead);
         let holdout_history = history.window(history.start(), holdout_from);
-        let known_uplift = calibrate(
+        let known = calibrate(
             &holdout_history,
             &holdout_grid,
             holdout_params,
@@ -172,7 +188,8 @@ pub fn fit(
             grid: &grid,
             params: holdout_params,
             events,
-            uplift: &known_uplift,
+            uplift: &known.table,
+            shapes: &known.shapes,
             from: holdout_from,
             to: fit_to,
         })?
@@ -180,9 +197,9 @@ pub fn fit(
         None
     };
 
-    let p90_ratio = residual_quantiles(&seen, &grid, params);
+    let (p90_ratio, p90_by_level) = residual_quantiles(&seen, &grid, params);
     let seasonal = week_profile(&grid, &params.profile);
-    let uplift = calibrate(&seen, &grid, params, events, uplift, config.tune_horizon);
+    let learned = calibrate(&seen, &grid, params, events, uplift, config.tune_horizon);
     Ok(Model {
         schema_version: SCHEMA_VERSION,
         fit_from: history.start(),
@@ -194,8 +211,11 @@ pub fn fit(
         mask_after_secs: config.mask_after.num_seconds(),
         params,
         p90_ratio,
+        p90_by_level,
         seasonal,
-        uplift,
+        uplift: learned.table,
+        event_shapes: learned.shapes,
+        event_spreads: learned.spreads,
         backtest,
     })
 }
@@ -234,10 +254,8 @@ fn select_params(grid: &Grid, lead: usize) -> BaselineParams {
             let levels = level_series(grid, &profile, alpha);
             // `point` for every target at once: the profile and the level's excess do not
             // depend on phi, only the damping does.
-            let scored: Vec<(f64, f64, f64)> = targets
-                .iter()
-                .filter_map(|&(b, y)| Some((profile[b]?, levels[b - lead].factor() - 1.0, y)))
-                .collect();
+            let scored: Vec<(f64, f64, f64)> =
+                targets.iter().filter_map(|&(b, y)| Some((profile[b]?, levels[b - lead].factor() - 1.0, y))).collect();
             for phi in PHIS {
                 let damping = phi.powi(i32::try_from(lead + 1).unwrap_or(i32::MAX));
                 let error: f64 =
@@ -255,35 +273,95 @@ fn select_params(grid: &Grid, lead: usize) -> BaselineParams {
     })
 }
 
+/// The p90 ratios by the forecast's own level: count data is relatively noisier where the
+/// counts are small (a quiet night) than where they are large, so one ratio for all levels
+/// would over-provision the busy hours and under-cover the quiet ones.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct LevelSpread {
+    /// Upper bounds (forecast per history step) of the level bands but the last, increasing.
+    edges: Vec<f64>,
+    /// Per band, per lead bucket, the 90th percentile of actual / forecast.
+    ratios: Vec<Vec<f64>>,
+}
+
+impl LevelSpread {
+    /// The ratio for a forecast of `value` per step, `lead` buckets ahead; `None` when empty.
+    fn ratio(&self, value: f64, lead: usize) -> Option<f64> {
+        let band = self.edges.iter().position(|edge| value < *edge).unwrap_or(self.edges.len());
+        let row = self.ratios.get(band)?;
+        row.get(lead.min(row.len().checked_sub(1)?)).copied()
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.ratios.is_empty() && self.edges.is_empty() {
+            return Ok(());
+        }
+        let sorted = self.edges.windows(2).all(|w| w[0] <= w[1]) && self.edges.iter().all(|e| e.is_finite());
+        let rows_ok = self.ratios.len() == self.edges.len() + 1
+            && self.ratios.iter().all(|r| !r.is_empty() && r.iter().all(|x| x.is_finite() && *x >= 1.0));
+        if sorted && rows_ok { Ok(()) } else { Err("p90_by_level is malformed".into()) }
+    }
+}
+
 /// Per lead, the 90th percentile of actual / forecast over the unmasked points, at the
-/// history's own step; at least 1 and never decreasing with the lead.
-fn residual_quantiles(history: &TimeSeries, grid: &Grid, params: BaselineParams) -> Vec<f64> {
+/// history's own step; at least 1 and never decreasing with the lead. Also the same per
+/// band of the forecast's level (quartiles of the lead-0 forecasts); a band-lead cell with
+/// fewer than [`MIN_BAND_SAMPLES`] points takes the all-levels ratio.
+fn residual_quantiles(history: &TimeSeries, grid: &Grid, params: BaselineParams) -> (Vec<f64>, LevelSpread) {
     let rolling = RollingBaseline::new(history, grid, params);
     let from = warmup_buckets(grid);
-    let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); QUANTILE_LEADS];
+    let mut pairs: Vec<Vec<(f64, f64)>> = vec![Vec::new(); QUANTILE_LEADS];
     for b in from..grid.len() {
         if grid.masked[b] {
             continue;
         }
-        for (lead, bucket_ratios) in ratios.iter_mut().enumerate() {
+        for (lead, bucket_pairs) in pairs.iter_mut().enumerate() {
             let Some(origin_bucket) = b.checked_sub(lead) else { break };
             for i in b * grid.per..(b + 1) * grid.per {
                 if let (Some(y), Some(f)) = (history.values()[i], rolling.point_forecast_after(origin_bucket, i))
                     && f > 0.0
                 {
-                    bucket_ratios.push(y / f);
+                    bucket_pairs.push((f, y / f));
                 }
             }
         }
     }
-    let mut floor = 1.0_f64;
-    ratios
-        .iter_mut()
-        .map(|r| {
-            floor = floor.max(quantile(r, 0.9).unwrap_or(floor));
-            floor
+    let running_floor = |quantiles: Vec<Option<f64>>| {
+        let mut floor = 1.0_f64;
+        quantiles
+            .into_iter()
+            .map(|q| {
+                floor = floor.max(q.unwrap_or(floor));
+                floor
+            })
+            .collect::<Vec<f64>>()
+    };
+    let overall_q: Vec<Option<f64>> =
+        pairs.iter().map(|p| quantile(&mut p.iter().map(|(_, r)| *r).collect::<Vec<_>>(), 0.9)).collect();
+    let overall = running_floor(overall_q.clone());
+
+    let mut levels: Vec<f64> = pairs[0].iter().map(|(f, _)| *f).collect();
+    let edges: Vec<f64> =
+        (1..LEVEL_BANDS).filter_map(|k| quantile(&mut levels, k as f64 / LEVEL_BANDS as f64)).collect();
+    if edges.len() + 1 != LEVEL_BANDS {
+        return (overall, LevelSpread::default());
+    }
+    let band_of = |f: f64| edges.iter().position(|edge| f < *edge).unwrap_or(edges.len());
+    let ratios = (0..LEVEL_BANDS)
+        .map(|band| {
+            let per_lead = pairs
+                .iter()
+                .zip(&overall_q)
+                .map(|(p, all)| {
+                    let mut in_band: Vec<f64> =
+                        p.iter().filter(|(f, _)| band_of(*f) == band).map(|(_, r)| *r).collect();
+                    if in_band.len() >= MIN_BAND_SAMPLES { quantile(&mut in_band, 0.9) } else { *all }
+                })
+                .collect();
+            running_floor(per_lead)
         })
-        .collect()
+        .collect();
+    (overall, LevelSpread { edges, ratios })
 }
 
 /// The profile of each bucket of the week after the grid, by (local weekday, UTC slot).
@@ -332,6 +410,20 @@ impl Model {
         &self.uplift
     }
 
+    /// Per event kind, the learned shape of its multiplier over the window: one factor per
+    /// eighth of the window, relative to the window's mean (so mean 1). Kinds with fewer than
+    /// three measured windows have none and stay flat.
+    pub fn event_shapes(&self) -> &BTreeMap<String, Vec<f64>> {
+        &self.event_shapes
+    }
+
+    /// Per event kind, the learned spread inside its windows: the 90th percentile of actual
+    /// over the event-aware forecast in past windows of the kind (at least 1). Kinds with fewer
+    /// than three measured windows have none.
+    pub fn event_spreads(&self) -> &BTreeMap<String, f64> {
+        &self.event_spreads
+    }
+
     /// The backtest over the last days of the fit range, when the history was long enough.
     pub fn backtest(&self) -> Option<&Backtest> {
         self.backtest.as_ref()
@@ -371,20 +463,33 @@ impl Model {
         let offset_secs = i64::from(self.utc_offset_minutes) * 60;
         let grid = Grid::build(history, visible_len(history, to), bucket_secs, &masks, offset_secs);
         let seen = history.window(history.start(), to);
+        // Uplifts and shapes as they could be measured before `from`.
+        let before = Grid::build(history, visible_len(history, from), bucket_secs, &masks, offset_secs);
+        let known = calibrate(
+            &history.window(history.start(), from),
+            &before,
+            self.params,
+            events,
+            &uplift_known_before(&self.uplift, from),
+            Duration::minutes(30),
+        );
         backtest::run(&BacktestInput {
             history: &seen,
             grid: &grid,
             params: self.params,
             events,
-            uplift: &uplift_known_before(&self.uplift, from),
+            uplift: &known.table,
+            shapes: &known.shapes,
             from,
             to,
         })
     }
 
-    /// The event-aware predictor over this model, with its stored uplift table.
+    /// The event-aware predictor over this model, with its stored uplift table, shapes and spreads.
     pub fn event_aware(self: &Arc<Self>) -> EventAware {
         EventAware::new(self.clone(), self.uplift.clone())
+            .with_shapes(self.event_shapes.clone())
+            .with_spreads(self.event_spreads.clone())
     }
 
     /// The artifact as JSON.
@@ -421,6 +526,17 @@ impl Model {
         }
         if self.p90_ratio.is_empty() || self.p90_ratio.iter().any(|r| !r.is_finite() || *r < 1.0) {
             return bad("p90_ratio must be non-empty, finite and at least 1".into());
+        }
+        self.p90_by_level.check().map_err(PredictError::Artifact)?;
+        if let Some((kind, _)) = self
+            .event_shapes
+            .iter()
+            .find(|(_, s)| s.len() != SHAPE_SEGMENTS || s.iter().any(|f| !(f.is_finite() && *f > 0.0)))
+        {
+            return bad(format!("event_shapes[{kind}] must hold {SHAPE_SEGMENTS} finite positive factors"));
+        }
+        if let Some((kind, spread)) = self.event_spreads.iter().find(|(_, s)| !(s.is_finite() && **s >= 1.0)) {
+            return bad(format!("event_spreads[{kind}] must be finite and at least 1, got {spread}"));
         }
         let p = &self.params;
         if !(p.alpha > 0.0 && p.alpha <= 1.0 && p.phi > 0.0 && p.phi <= 1.0 && p.profile.days > 0) {
@@ -517,7 +633,10 @@ impl Model {
                     t.to_rfc3339()
                 ))
             })? / per;
-            let ratio = self.p90_ratio[lead.min(self.p90_ratio.len() - 1)];
+            let ratio = self
+                .p90_by_level
+                .ratio(value, lead)
+                .unwrap_or_else(|| self.p90_ratio[lead.min(self.p90_ratio.len() - 1)]);
             points.push(ForecastPoint { p50: value, p90: value * ratio });
         }
 
@@ -544,7 +663,7 @@ impl Model {
                 (b.to - b.from).num_days()
             ));
         }
-        explanation.push_str("; p90 from fitted residual quantiles");
+        explanation.push_str("; p90 from fitted residual quantiles by forecast level");
         Ok(Forecast {
             start: request.at,
             step_secs: history.step_secs(),
@@ -553,5 +672,23 @@ impl Model {
             source: ForecastSource::Statistical,
             explanation,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_p90_ratio_follows_the_band_of_the_forecast_level() {
+        let spread = LevelSpread { edges: vec![10.0, 20.0], ratios: vec![vec![1.8, 1.9], vec![1.4], vec![1.2, 1.25]] };
+        assert_eq!(spread.ratio(5.0, 0), Some(1.8));
+        assert_eq!(spread.ratio(5.0, 7), Some(1.9), "past the last lead, the last one");
+        assert_eq!(spread.ratio(10.0, 1), Some(1.4), "an edge belongs to the band above it");
+        assert_eq!(spread.ratio(1e6, 0), Some(1.2));
+        assert!(spread.check().is_ok());
+        assert_eq!(LevelSpread::default().ratio(5.0, 0), None);
+        assert!(LevelSpread { edges: vec![20.0, 10.0], ratios: vec![vec![1.0]; 3] }.check().is_err());
+        assert!(LevelSpread { edges: vec![10.0], ratios: vec![vec![0.9], vec![1.0]] }.check().is_err());
     }
 }

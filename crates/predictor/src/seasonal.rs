@@ -109,6 +109,11 @@ pub(crate) fn profile_value(
 }
 
 /// Fill `scratch` with the window means of up to `params.days` comparable days; returns how many.
+///
+/// A day further back than the `params.days` most recent comparable ones (because those have
+/// no usable data at this time, typically an event window masked day after day) is rescaled
+/// by [`Grid::day_ratio`] to the level of the most recent comparable day, so that a slot
+/// masked for weeks is not forecast at the level of weeks ago.
 fn collect_days(
     grid: &Grid,
     target: usize,
@@ -121,6 +126,8 @@ fn collect_days(
     let spd = grid.slots_per_day;
     let target_weekday = grid.weekday(target);
     let w = params.half_window;
+    let mut candidates = 0usize;
+    let mut reference = None;
     for day in 1..=LOOKBACK_DAYS {
         let Some(center) = target.checked_sub(day * spd) else { break };
         // `center` lies exactly `day` days before `target`.
@@ -128,11 +135,19 @@ fn collect_days(
         if !grouping.comparable(target_weekday, candidate_weekday) {
             continue;
         }
+        candidates += 1;
+        let recent = *reference.get_or_insert(center);
         let lo = center.saturating_sub(w);
         let hi = (center + w + 1).min(visible);
         let (sum, n) = (lo..hi).filter_map(|b| grid.usable(b)).fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
         if n > 0 {
-            scratch.push(sum / n as f64);
+            let mut value = sum / n as f64;
+            if candidates > params.days
+                && let Some(ratio) = grid.day_ratio(recent, center, visible)
+            {
+                value *= ratio;
+            }
+            scratch.push(value);
             if scratch.len() >= params.days {
                 break;
             }
@@ -254,12 +269,38 @@ mod tests {
         // Days 1 (20) and 0 (10): median of two = 15.
         assert_eq!(profile_value(&g, target, target, &p, &mut s), Some(15.0));
         for b in 24 + 2..=24 + 4 {
-            g.masked[b] = true;
+            g.mask_bucket(b);
         }
         assert_eq!(profile_value(&g, target, target, &p, &mut s), Some(10.0), "day 1's window is masked");
         assert_eq!(profile_value(&g, target, 3, &p, &mut s), Some(10.0), "visible cuts day 0's window short");
         assert_eq!(profile_value(&g, target, 1, &p, &mut s), None, "nothing visible in any window");
         assert_eq!(profile_value(&g, 5, 5, &p, &mut s), None, "no earlier day");
+    }
+
+    #[test]
+    fn a_slot_masked_for_days_is_rescaled_to_the_recent_level() {
+        // Hourly buckets: 10 per hour for six days, then 30 (the level triples); hour 12 is an
+        // event window on the three days at 30.
+        let v: Vec<Option<f64>> = (0..10 * 24).map(|b| Some(if b / 24 >= 6 { 30.0 } else { 10.0 })).collect();
+        let h = TimeSeries::new(monday(), Duration::hours(1), v).unwrap();
+        let mut g = Grid::build(&h, h.len(), 3600, &[], 0);
+        for day in 6..9 {
+            g.mask_bucket(day * 24 + 12);
+        }
+        let target = 9 * 24 + 12;
+        let p = ProfileParams { grouping: DayGrouping::AllDays, days: 1, half_window: 0 };
+        let mut s = Vec::new();
+        // Day 5 is the nearest usable one; the days since ran 3x as high outside hour 12.
+        assert_eq!(profile_value(&g, target, target, &p, &mut s), Some(30.0));
+        // An unmasked slot comes from the most recent day as it is.
+        assert_eq!(profile_value(&g, target - 1, target - 1, &p, &mut s), Some(30.0));
+        // Around day 8 noon against around day 5 noon: 30 against 10 (hour 12 left out of both).
+        assert!((g.day_ratio(8 * 24 + 12, 5 * 24 + 12, target).unwrap() - 3.0).abs() < 1e-12);
+        // Around day 6 00:00 against day 2 00:00: the six days at 10 and the days at 30 split it.
+        assert!((g.day_ratio(6 * 24, 2 * 24, target).unwrap() - 2.0).abs() < 1e-12);
+        // Only what lies before `visible` counts: six hours of the day around day 9 06:00.
+        assert!((g.day_ratio(9 * 24 + 6, 24 + 6, 9 * 24 + 6).unwrap() - 3.0).abs() < 1e-12);
+        assert_eq!(g.day_ratio(9 * 24 + 6, 24 + 6, 9 * 24 - 1), None, "fewer than a quarter of a day in common");
     }
 
     #[test]
@@ -282,7 +323,7 @@ mod tests {
     fn level_series_skips_missing_and_masked_buckets() {
         let h = TimeSeries::new(monday(), Duration::hours(1), vec![Some(2.0), None, Some(100.0), Some(4.0)]).unwrap();
         let mut g = Grid::build(&h, 4, 3600, &[], 0);
-        g.masked[2] = true;
+        g.mask_bucket(2);
         let profile = vec![Some(1.0), Some(1.0), Some(1.0), Some(2.0)];
         let levels = level_series(&g, &profile, 0.5);
         assert_eq!(levels.len(), 5);

@@ -113,7 +113,8 @@ fn model_round_trips_through_json_with_its_schema_version() {
     let json = model.to_json().unwrap();
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(value["schema_version"], serde_json::json!(SCHEMA_VERSION));
-    let reloaded: serde_json::Value = serde_json::from_str(&Model::from_json(&json).unwrap().to_json().unwrap()).unwrap();
+    let reloaded: serde_json::Value =
+        serde_json::from_str(&Model::from_json(&json).unwrap().to_json().unwrap()).unwrap();
     assert!(same_json(&value, &reloaded), "the reloaded model differs from the saved one");
     let b = model.backtest().expect("10+ days of history are enough for the 7-day backtest");
     assert!(b.rel_mae.is_finite() && b.rel_mae > 0.0);

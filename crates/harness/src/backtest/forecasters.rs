@@ -17,7 +17,7 @@ use chrono::{DateTime, Duration, Utc};
 use prescale_core::{Forecast, ForecastPoint, ForecastSource, ManualClock, ScheduledEvent, TimeSeries, UpliftTable};
 use prescale_features::{UpliftConfig, uplift_table};
 use prescale_predictor::llm::{LlmConfig, LlmPredictor};
-use prescale_predictor::{EventAware, FitConfig, PredictError, PredictRequest, Predictor, SeasonalNaive, fit};
+use prescale_predictor::{FitConfig, PredictError, PredictRequest, Predictor, SeasonalNaive, fit};
 
 use crate::HarnessError;
 
@@ -281,12 +281,11 @@ impl<'a> PredictorForecaster<'a> {
             Kind::Prescale { events, .. } => {
                 let measured = uplift_table(&history, events, &UpliftConfig::default())
                     .map_err(|e| PredictError::InvalidRequest(format!("uplift table: {e}")))?;
-                let fitted = fit(&history, events, &measured, &replay_fit_config())?;
-                // The model's table: the uplifts re-measured against its own baseline.
-                let table = fitted.uplift().clone();
-                let model: Arc<dyn Predictor> = Arc::new(fitted);
-                let event_aware: Arc<dyn Predictor> = Arc::new(EventAware::new(model.clone(), table.clone()));
-                self.uplift = table;
+                let fitted = Arc::new(fit(&history, events, &measured, &replay_fit_config())?);
+                // The model's table (the uplifts re-measured against its own baseline) and shapes.
+                self.uplift = fitted.uplift().clone();
+                let event_aware: Arc<dyn Predictor> = Arc::new(fitted.event_aware());
+                let model: Arc<dyn Predictor> = fitted;
                 (model, event_aware)
             }
         };

@@ -261,3 +261,35 @@ pub(crate) fn accuracy_targets(demand: &TimeSeries, first: usize, spec: &RelMaeS
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_oracle_has_what_each_step_needs_and_counts_each_change_of_target() {
+        let config = BacktestConfig { min_replicas: 1, ..BacktestConfig::default() };
+        // Capacity 10 per pod at 100%, 7 at the 70% target.
+        let demand = TimeSeries::new(
+            "2026-01-01T00:00:00Z".parse().unwrap(),
+            Duration::minutes(1),
+            vec![Some(7.0), Some(7.0), Some(14.1), None, Some(14.0), Some(0.0)],
+        )
+        .unwrap();
+        let accuracy = RelMaeSpec::default();
+        let setup = Setup {
+            demand: &demand,
+            config: &config,
+            first: 1,
+            capacity: 10.0,
+            initial: 1,
+            targets: accuracy_targets(&demand, 1, &accuracy),
+            accuracy,
+        };
+        let run = oracle(&setup);
+        // 7 needs 1, 14.1 needs 3, a gap holds 3, 14 needs 2, 0 needs the minimum 1.
+        assert_eq!(run.ready, vec![1.0, 3.0, 3.0, 2.0, 1.0]);
+        assert_eq!(run.scale_events, 3, "1 -> 3, 3 -> 2, 2 -> 1");
+        assert_eq!(run.decisions.len(), 5);
+    }
+}

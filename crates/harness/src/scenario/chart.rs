@@ -91,7 +91,7 @@ pub fn svg(runs: &[RunReport], needed: u32, slo_p95_ms: f64) -> Result<String, S
                     .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], RGBColor(230, 120, 0)));
             }
             load.configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
+                .position(SeriesLabelPosition::MiddleRight)
                 .border_style(BLACK)
                 .background_style(WHITE)
                 .draw()
@@ -136,7 +136,7 @@ pub fn svg(runs: &[RunReport], needed: u32, slo_p95_ms: f64) -> Result<String, S
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], RGBColor(0, 150, 60)));
             replicas
                 .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
+                .position(SeriesLabelPosition::UpperRight)
                 .border_style(BLACK)
                 .background_style(WHITE)
                 .draw()
@@ -173,7 +173,7 @@ pub fn svg(runs: &[RunReport], needed: u32, slo_p95_ms: f64) -> Result<String, S
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], MAGENTA));
             latency
                 .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
+                .position(SeriesLabelPosition::UpperRight)
                 .border_style(BLACK)
                 .background_style(WHITE)
                 .draw()

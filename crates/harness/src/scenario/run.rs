@@ -3,8 +3,8 @@
 //!
 //! One run: start a cluster on a `ScaledClock`, create the Deployment (and the HPA), wait for
 //! the baseline pods, start a warm-up load at the baseline rate, write the synthetic history
-//! and start the daemon, then pick scenario second 0 on the next whole minute (ten seconds at
-//! low time scales) and hand over from the warm-up load to the scenario's load. While the load
+//! and start the daemon, then pick scenario second 0 on the next whole minute and hand over
+//! from the warm-up load to the scenario's load. While the load
 //! runs, a sampler reads replicas, CPU and memory from the cluster, a poller reads the daemon's
 //! forecast, and the event is announced on time.
 
@@ -30,8 +30,8 @@ use crate::load::{LoadConfig, LoadGenerator, RateSchedule};
 
 /// Memory request of the cluster's pods (memory utilization is relative to it).
 const MEMORY_REQUEST_BYTES: f64 = 256.0 * 1024.0 * 1024.0;
-/// The user's own HPA floor (`minReplicas`) in the `hpa` and `prescale-floor` runs.
-pub const HPA_USER_FLOOR: u32 = 2;
+/// The fewest replicas the daemon may ask for.
+const DAEMON_MIN_REPLICAS: u32 = 2;
 /// Target CPU utilization of the HPA and of the daemon's plan.
 const TARGET_UTILIZATION: f64 = 0.7;
 /// Least lead the verdict asks for, scenario seconds.
@@ -462,8 +462,8 @@ async fn run_policy(
         tokio::spawn(async move { warmup.run(Instant::now(), warmup_stopped).await })
     };
 
-    // The HPA comes once the baseline load has run for a CPU window: created on idle pods, it
-    // would scale them down to its floor before the scenario starts.
+    // The HPA comes once the baseline load has run for a CPU window, so that its first syncs
+    // read the baseline's utilization rather than idle pods.
     if policy.has_hpa() {
         tokio::time::sleep(wall(options.pod.cpu_window.as_secs_f64() * 1.5, scale)).await;
         cluster
@@ -471,7 +471,8 @@ async fn run_policy(
                 namespace: NAMESPACE.into(),
                 name: WORKLOAD.into(),
                 deployment: WORKLOAD.into(),
-                min_replicas: HPA_USER_FLOOR.min(baseline),
+                // The user's own floor: the baseline's pods, as an operator would set it.
+                min_replicas: baseline,
                 max_replicas,
                 target_cpu_percent: (TARGET_UTILIZATION * 100.0).round() as u32,
             })
@@ -480,8 +481,8 @@ async fn run_policy(
             patch_hpa_stabilization(&cluster.api_url(), timeline.stabilization_s).await?;
         }
     }
-    // Prometheus, when asked for.
-    let mut prometheus = match &options.prometheus {
+    // Prometheus, when asked for and a daemon will read it.
+    let mut prometheus = match options.prometheus.as_ref().filter(|_| policy.daemon_mode().is_some()) {
         Some(binary) => {
             progress.note("starting Prometheus");
             let mut server = PrometheusServer::start(binary, &dir.join("prometheus")).await?;
@@ -529,7 +530,7 @@ async fn run_policy(
                 startup_s: planned_startup_s(options, policy),
                 tick_s: timeline.daemon_tick_s,
                 stabilization_s: timeline.stabilization_s,
-                replicas: (HPA_USER_FLOOR.min(baseline), max_replicas),
+                replicas: (DAEMON_MIN_REPLICAS.min(baseline), max_replicas),
                 history_file,
                 calendar_file,
                 llm: options.llm.clone(),
@@ -538,8 +539,9 @@ async fn run_policy(
         }
     };
 
-    // Scenario second 0: the next whole minute (ten seconds at low time scales).
-    let granularity = if scale >= 12.0 { 60.0 } else { 10.0 };
+    // Scenario second 0: the next whole minute, so the event's start and end fall on the
+    // daemon's one-minute steps (a forecast step holds an event from its own start on).
+    let granularity = 60.0;
     let now = clock.now();
     let margin_s = 0.3 * scale;
     let t0_secs = ((now.timestamp_millis() as f64 / 1000.0 + margin_s) / granularity).ceil() * granularity;
@@ -747,7 +749,7 @@ fn notes(
         let v: Vec<f64> = before.iter().filter_map(|s| f(s)).collect();
         (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
     };
-    let original_floor = policy.has_hpa().then(|| HPA_USER_FLOOR.min(options.baseline_replicas()));
+    let original_floor = policy.has_hpa().then(|| options.baseline_replicas());
     let mut floor_raised = None;
     let mut floor_restored_s = None;
     if let Some(original) = original_floor {

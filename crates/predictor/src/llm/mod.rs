@@ -325,8 +325,17 @@ impl LlmPredictor {
                 }
             })
             .collect();
+        // The first clause is the headline a scaling decision quotes: each event and its multiplier.
+        let headline: Vec<String> = slots
+            .iter()
+            .map(|slot| {
+                let m = answer.adjustments.get(&slot.event_id).map_or(1.0, |a| a.multiplier);
+                format!("'{}' x{} (llm)", slot.name, trim_float(m))
+            })
+            .collect();
         let mut text = format!(
-            "llm:{} adjusted the event-free baseline for {} event(s): {}; drift x{}; confidence {}",
+            "{}; llm:{} adjusted the event-free baseline for {} event(s): {}; drift x{}; confidence {}",
+            headline.join(", "),
             self.config.model,
             slots.len(),
             events.join("; "),
