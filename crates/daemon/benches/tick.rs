@@ -85,6 +85,7 @@ fn config(name: &str) -> WorkloadConfig {
         capacity_per_pod: Setting::Fixed(10.0),
         target_utilization: 0.7,
         startup: Setting::Fixed(StdDuration::from_secs(120)),
+        safety_buffer: StdDuration::from_secs(30),
         stabilization_window: StdDuration::from_secs(300),
         max_scale_down_fraction: 0.25,
         horizon: StdDuration::from_secs(3600),

@@ -150,7 +150,8 @@ struct Runtime {
     per_pod_rps: VecDeque<f64>,
     accuracy: LiveAccuracy,
     output_memory: StructuredOutputMemory,
-    llm_tokens_seen: u64,
+    /// Prompt and completion tokens of the current LLM predictor already counted in the metrics.
+    llm_tokens_seen: (u64, u64),
     startup_observer: Option<Arc<dyn StartupObserver>>,
     startup_samples: VecDeque<std::time::Duration>,
     last_ready: u32,
@@ -216,7 +217,7 @@ impl Engine {
                 per_pod_rps: VecDeque::new(),
                 accuracy: LiveAccuracy::new(ACCURACY_WINDOW),
                 output_memory: StructuredOutputMemory::new(),
-                llm_tokens_seen: 0,
+                llm_tokens_seen: (0, 0),
                 startup_observer: part.startup,
                 startup_samples: VecDeque::new(),
                 last_ready: 0,
@@ -393,6 +394,7 @@ pub(crate) fn policy_for(
     let policy = PolicyConfig {
         target_utilization: config.target_utilization,
         pod_startup_secs: u32::try_from(startup.as_secs()).unwrap_or(u32::MAX),
+        safety_buffer_secs: u32::try_from(config.safety_buffer.as_secs()).unwrap_or(u32::MAX),
         tick_secs: u32::try_from(settings_tick.num_seconds()).unwrap_or(60).max(1),
         scale_down_stabilization_secs: u32::try_from(config.stabilization_window.as_secs()).unwrap_or(u32::MAX),
         max_scale_down_fraction: config.max_scale_down_fraction,
@@ -496,6 +498,8 @@ impl Runtime {
                 let model = Arc::new(model);
                 tracing::info!(workload = %self.workload(), rel_mae = ?model.rel_mae(), "model fitted");
                 let llm = self.build_llm(&model, settings, state);
+                // A new LLM predictor counts its tokens from zero.
+                self.llm_tokens_seen = (0, 0);
                 self.fitted = Some(Fitted { model, llm });
             }
             Err(e) => {
@@ -702,10 +706,12 @@ impl Runtime {
             let fell_back = forecast.as_ref().map_or(true, |f| f.source.is_fallback());
             let tokens = self.fitted.as_ref().and_then(|f| f.llm.as_ref()).map(|llm| {
                 let stats = llm.stats();
-                let total = stats.prompt_tokens + stats.completion_tokens;
-                let delta = total.saturating_sub(self.llm_tokens_seen);
-                self.llm_tokens_seen = total;
-                delta
+                let (prompt_seen, completion_seen) = self.llm_tokens_seen;
+                self.llm_tokens_seen = (stats.prompt_tokens, stats.completion_tokens);
+                (
+                    stats.prompt_tokens.saturating_sub(prompt_seen),
+                    stats.completion_tokens.saturating_sub(completion_seen),
+                )
             });
             metrics.record_llm(&w, started.elapsed().as_secs_f64(), fell_back, tokens);
         }

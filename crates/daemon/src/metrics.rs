@@ -62,7 +62,7 @@ pub struct Metrics {
     tick_duration: Histogram,
     llm_calls: Family<WorkloadKindLabels, Counter>,
     llm_fallbacks: Family<WorkloadLabels, Counter>,
-    llm_tokens: Family<WorkloadLabels, Counter>,
+    llm_tokens: Family<WorkloadKindLabels, Counter>,
     llm_latency: Family<WorkloadLabels, Histogram, fn() -> Histogram>,
     accuracy_rel_mae: Family<WorkloadLabels, GaugeF>,
     accuracy_bias: Family<WorkloadLabels, GaugeF>,
@@ -89,7 +89,7 @@ impl Metrics {
         let tick_duration = Histogram::new(exponential_buckets(0.01, 2.0, 14));
         let llm_calls = Family::<WorkloadKindLabels, Counter>::default();
         let llm_fallbacks = Family::<WorkloadLabels, Counter>::default();
-        let llm_tokens = Family::<WorkloadLabels, Counter>::default();
+        let llm_tokens = Family::<WorkloadKindLabels, Counter>::default();
         let llm_latency: Family<WorkloadLabels, Histogram, fn() -> Histogram> =
             Family::new_with_constructor(latency_histogram);
         let accuracy_rel_mae = Family::<WorkloadLabels, GaugeF>::default();
@@ -131,7 +131,11 @@ impl Metrics {
             "Forecasts answered by the fallback of the LLM predictor",
             llm_fallbacks.clone(),
         );
-        registry.register("llm_tokens", "Tokens used by the LLM predictor", llm_tokens.clone());
+        registry.register(
+            "llm_tokens",
+            "Tokens used by the LLM predictor, by kind (prompt, completion)",
+            llm_tokens.clone(),
+        );
         registry.register("llm_latency_seconds", "Duration of the LLM predictor's step", llm_latency.clone());
         registry.register(
             "forecast_rel_mae",
@@ -200,15 +204,17 @@ impl Metrics {
         self.tick_duration.observe(seconds);
     }
 
-    /// Record one LLM predictor step: its latency, whether its fallback answered, and the tokens used.
-    pub fn record_llm(&self, w: &WorkloadRef, seconds: f64, fell_back: bool, tokens: Option<u64>) {
+    /// Record one LLM predictor step: its latency, whether its fallback answered, and the
+    /// (prompt, completion) tokens it used.
+    pub fn record_llm(&self, w: &WorkloadRef, seconds: f64, fell_back: bool, tokens: Option<(u64, u64)>) {
         let outcome = if fell_back { "fallback" } else { "ok" };
         self.llm_calls.get_or_create(&WorkloadKindLabels::new(w, outcome)).inc();
         if fell_back {
             self.llm_fallbacks.get_or_create(&w.into()).inc();
         }
-        if let Some(t) = tokens {
-            self.llm_tokens.get_or_create(&w.into()).inc_by(t);
+        if let Some((prompt, completion)) = tokens {
+            self.llm_tokens.get_or_create(&WorkloadKindLabels::new(w, "prompt")).inc_by(prompt);
+            self.llm_tokens.get_or_create(&WorkloadKindLabels::new(w, "completion")).inc_by(completion);
         }
         self.llm_latency.get_or_create(&w.into()).observe(seconds);
     }
@@ -234,14 +240,15 @@ mod tests {
         let w = WorkloadRef::new("shop", "frontend");
         m.record_decision(&w, 2, 5, ScaleDirection::Up);
         m.set_forecast(&w, 10.5, 12.0);
-        m.record_llm(&w, 0.3, true, Some(900));
+        m.record_llm(&w, 0.3, true, Some((900, 120)));
         m.set_accuracy(&w, Some(0.8), Some(-0.05));
         let text = m.encode();
         for needle in [
             r#"prescale_desired_replicas{namespace="shop",workload="frontend"} 5"#,
             r#"prescale_decisions_total{namespace="shop",workload="frontend",kind="up"} 1"#,
             r#"prescale_forecast_p90_requests_per_second{namespace="shop",workload="frontend"} 12.0"#,
-            r#"prescale_llm_tokens_total{namespace="shop",workload="frontend"} 900"#,
+            r#"prescale_llm_tokens_total{namespace="shop",workload="frontend",kind="prompt"} 900"#,
+            r#"prescale_llm_tokens_total{namespace="shop",workload="frontend",kind="completion"} 120"#,
             r#"prescale_llm_fallbacks_total{namespace="shop",workload="frontend"} 1"#,
             r#"prescale_forecast_rel_mae{namespace="shop",workload="frontend"} 0.8"#,
             "prescale_tick_duration_seconds_count 0",

@@ -145,6 +145,7 @@ pub async fn forecast(request: &OfflineRequest, clock: SharedClock) -> Result<Of
                 capacity_per_pod: Setting::Fixed(capacity),
                 target_utilization: request.target_utilization,
                 startup: Setting::Fixed(request.startup),
+                safety_buffer: std::time::Duration::from_secs(30),
                 stabilization_window: std::time::Duration::from_secs(300),
                 max_scale_down_fraction: 0.25,
                 horizon: request.horizon.to_std().unwrap_or_default(),

@@ -50,6 +50,7 @@ const WORKLOAD_KEYS: &[&str] = &[
     "capacity_per_pod",
     "target_utilization",
     "startup",
+    "safety_buffer",
     "stabilization_window",
     "max_scale_down_fraction",
     "horizon",
@@ -598,6 +599,7 @@ fn workload(p: &mut Problems, path: &str, v: &Value, llm_configured: bool) -> Op
         Some(_) => t.duration(p, "startup").map(Setting::Fixed),
         None => Some(Setting::Auto),
     };
+    let safety_buffer = t.duration(p, "safety_buffer").unwrap_or(Duration::from_secs(30));
     let stabilization_window = t.duration(p, "stabilization_window").unwrap_or(Duration::from_secs(300));
     let max_scale_down_fraction = t.number_in(p, "max_scale_down_fraction", 0.0, true, 1.0).unwrap_or(0.25);
     let horizon = t.duration(p, "horizon").unwrap_or(Duration::from_secs(3600));
@@ -633,6 +635,7 @@ fn workload(p: &mut Problems, path: &str, v: &Value, llm_configured: bool) -> Op
         capacity_per_pod: capacity_per_pod?,
         target_utilization,
         startup: startup?,
+        safety_buffer,
         stabilization_window,
         max_scale_down_fraction,
         horizon,

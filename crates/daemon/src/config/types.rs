@@ -280,6 +280,8 @@ pub struct WorkloadConfig {
     pub target_utilization: f64,
     /// Time from scale-up to a Ready pod, or learned.
     pub startup: Setting<Duration>,
+    /// Lead added to the startup time, so pods are Ready a little before the load (default 30 s).
+    pub safety_buffer: Duration,
     /// Scale-down stabilization window (default 5 min).
     pub stabilization_window: Duration,
     /// Largest fraction of replicas removed in one step (default 0.25).

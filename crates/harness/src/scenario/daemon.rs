@@ -44,6 +44,8 @@ pub(crate) struct DaemonPlan {
     pub capacity_per_pod: f64,
     /// Pod startup the daemon plans with, scenario seconds.
     pub startup_s: u64,
+    /// Lead the daemon adds to the startup, scenario seconds.
+    pub safety_buffer_s: u64,
     /// Tick interval, scenario seconds.
     pub tick_s: u64,
     /// Scale-down stabilization window, scenario seconds.
@@ -79,6 +81,7 @@ impl DaemonPlan {
             "capacity_per_pod": self.capacity_per_pod,
             "target_utilization": 0.7,
             "startup": format!("{}s", self.startup_s),
+            "safety_buffer": format!("{}s", self.safety_buffer_s),
             "stabilization_window": format!("{}s", self.stabilization_s),
             "horizon": "60m",
             "events": [self.calendar_file.display().to_string()],
@@ -286,14 +289,12 @@ fn sum_metric(text: &str, name: &str, label: Option<&str>) -> u64 {
         .sum::<f64>() as u64
 }
 
-/// The LLM counters of the daemon's exposition text. Tokens: the prompt's share when the daemon
-/// splits its token counter by `kind`, else the whole counter (prompt and completion together).
+/// The LLM counters of the daemon's exposition text (tokens: the `kind="prompt"` series).
 pub(crate) fn parse_llm_usage(text: &str) -> LlmUsage {
-    let prompt = sum_metric(text, "prescale_llm_tokens_total", Some("kind=\"prompt\""));
     LlmUsage {
         calls: sum_metric(text, "prescale_llm_calls_total", None),
         fallbacks: sum_metric(text, "prescale_llm_fallbacks_total", None),
-        prompt_tokens: if prompt > 0 { prompt } else { sum_metric(text, "prescale_llm_tokens_total", None) },
+        prompt_tokens: sum_metric(text, "prescale_llm_tokens_total", Some("kind=\"prompt\"")),
     }
 }
 
@@ -307,11 +308,9 @@ mod tests {
                     prescale_llm_calls_total{namespace=\"default\",workload=\"shop-frontend\",kind=\"ok\"} 7\n\
                     prescale_llm_calls_total{namespace=\"default\",workload=\"shop-frontend\",kind=\"fallback\"} 2\n\
                     prescale_llm_fallbacks_total{namespace=\"default\",workload=\"shop-frontend\"} 2\n\
-                    prescale_llm_tokens_total{namespace=\"default\",workload=\"shop-frontend\"} 8100\n";
+                    prescale_llm_tokens_total{namespace=\"default\",workload=\"shop-frontend\",kind=\"prompt\"} 8100\n\
+                    prescale_llm_tokens_total{namespace=\"default\",workload=\"shop-frontend\",kind=\"completion\"} 900\n";
         assert_eq!(parse_llm_usage(text), LlmUsage { calls: 9, fallbacks: 2, prompt_tokens: 8100 });
-        let split = "prescale_llm_tokens_total{namespace=\"default\",workload=\"w\",kind=\"prompt\"} 700\n\
-                     prescale_llm_tokens_total{namespace=\"default\",workload=\"w\",kind=\"completion\"} 90\n";
-        assert_eq!(parse_llm_usage(split).prompt_tokens, 700);
         assert_eq!(parse_llm_usage(""), LlmUsage::default());
     }
 
@@ -325,6 +324,7 @@ mod tests {
             metrics: MetricsPlan::PodScrape,
             capacity_per_pod: 60.0,
             startup_s: 50,
+            safety_buffer_s: 70,
             tick_s: 30,
             stabilization_s: 300,
             replicas: (2, 40),

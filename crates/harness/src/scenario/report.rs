@@ -37,8 +37,7 @@ pub struct LlmUsage {
     pub calls: u64,
     /// Steps answered by the fallback predictor.
     pub fallbacks: u64,
-    /// Prompt tokens sent to the LLM (the daemon's whole token count while it does not split
-    /// prompt from completion tokens).
+    /// Prompt tokens sent to the LLM.
     pub prompt_tokens: u64,
 }
 

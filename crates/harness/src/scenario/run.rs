@@ -36,8 +36,6 @@ const DAEMON_MIN_REPLICAS: u32 = 2;
 const TARGET_UTILIZATION: f64 = 0.7;
 /// Least lead the verdict asks for, scenario seconds.
 const MIN_LEAD_S: f64 = 60.0;
-/// Lead the provisioner keeps on top of the pod startup it plans with (its safety buffer).
-const PROVISIONER_SAFETY_BUFFER_S: f64 = 30.0;
 /// Time from the daemon's decision to new pods existing (the scale patch, the deployment
 /// controller, the kubelet), with room for a loaded machine at a high time scale.
 const DECISION_LATENCY_S: f64 = 10.0;
@@ -298,14 +296,17 @@ pub async fn run(options: &ScenarioOptions) -> Result<ScenarioOutcome, ScenarioE
     Ok(ScenarioOutcome { report, notes, table, report_dir: options.report_dir.clone() })
 }
 
-/// The pod startup the daemon plans with: the slowest pod's (delay + jitter), plus the lead
-/// the checks ask for beyond the provisioner's own safety buffer, plus the decision's latency
-/// (and, over an HPA, one HPA sync). With the slowest startup alone the daemon plans pods
-/// Ready 30 s before the load (its safety buffer); the scenario's check asks for 60 s.
-pub fn planned_startup_s(options: &ScenarioOptions, policy: Policy) -> u64 {
-    let slowest = (options.startup_delay + options.startup_jitter).as_secs_f64();
+/// The pod startup the daemon plans with: the slowest pod's (delay + jitter), what an operator
+/// would measure on the cluster.
+pub fn planned_startup_s(options: &ScenarioOptions) -> u64 {
+    (options.startup_delay + options.startup_jitter).as_secs_f64().ceil() as u64
+}
+
+/// The daemon's safety buffer on top of the startup: the lead the checks ask for, plus the
+/// decision's latency (and, over an HPA, one HPA sync before a raised floor acts).
+pub fn planned_safety_buffer_s(policy: Policy) -> u64 {
     let hpa = if policy.has_hpa() { HPA_SYNC_S } else { 0.0 };
-    (slowest + (MIN_LEAD_S - PROVISIONER_SAFETY_BUFFER_S) + DECISION_LATENCY_S + hpa).ceil() as u64
+    (MIN_LEAD_S + DECISION_LATENCY_S + hpa).ceil() as u64
 }
 
 /// Stops a load generator when dropped, so that an early return never leaves load running.
@@ -527,7 +528,8 @@ async fn run_policy(
                     None => MetricsPlan::PodScrape,
                 },
                 capacity_per_pod: options.capacity_rps() * factor,
-                startup_s: planned_startup_s(options, policy),
+                startup_s: planned_startup_s(options),
+                safety_buffer_s: planned_safety_buffer_s(policy),
                 tick_s: timeline.daemon_tick_s,
                 stabilization_s: timeline.stabilization_s,
                 replicas: (DAEMON_MIN_REPLICAS.min(baseline), max_replicas),
