@@ -368,9 +368,15 @@ pub fn build_predictor(
         (PredictorKind::Statistical, _) => baseline,
         (PredictorKind::Llm, Some(llm)) => llm.clone(),
         // Until an LLM predictor is built (no fit yet), the event-aware predictor answers.
-        (PredictorKind::StatisticalEvents | PredictorKind::Llm, _) => {
-            Arc::new(EventAware::new(baseline, uplift.clone()))
-        }
+        (PredictorKind::StatisticalEvents | PredictorKind::Llm, _) => match model {
+            // With a model, its learned event shapes and spreads apply too, as in `Model::event_aware`.
+            Some(model) => Arc::new(
+                EventAware::new(baseline, uplift.clone())
+                    .with_shapes(model.event_shapes().clone())
+                    .with_spreads(model.event_spreads().clone()),
+            ),
+            None => Arc::new(EventAware::new(baseline, uplift.clone())),
+        },
     }
 }
 
@@ -398,6 +404,8 @@ pub(crate) fn policy_for(
         tick_secs: u32::try_from(settings_tick.num_seconds()).unwrap_or(60).max(1),
         scale_down_stabilization_secs: u32::try_from(config.stabilization_window.as_secs()).unwrap_or(u32::MAX),
         max_scale_down_fraction: config.max_scale_down_fraction,
+        tolerance: config.tolerance,
+        scale_down_cooldown_secs: u32::try_from(config.scale_down_cooldown.as_secs()).unwrap_or(u32::MAX),
         ..PolicyConfig::new(
             PodCapacity::from_requests_per_second(rps, step_secs),
             config.min_replicas,
@@ -497,6 +505,11 @@ impl Runtime {
             Ok(model) => {
                 let model = Arc::new(model);
                 tracing::info!(workload = %self.workload(), rel_mae = ?model.rel_mae(), "model fitted");
+                // The model's table is the measured one re-calibrated against its own baseline:
+                // the uplift the forecast must apply, and what the backtests score.
+                if !model.uplift().kinds.is_empty() {
+                    self.uplift = model.uplift().clone();
+                }
                 let llm = self.build_llm(&model, settings, state);
                 // A new LLM predictor counts its tokens from zero.
                 self.llm_tokens_seen = (0, 0);

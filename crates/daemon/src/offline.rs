@@ -148,6 +148,8 @@ pub async fn forecast(request: &OfflineRequest, clock: SharedClock) -> Result<Of
                 safety_buffer: std::time::Duration::from_secs(30),
                 stabilization_window: std::time::Duration::from_secs(300),
                 max_scale_down_fraction: 0.25,
+                tolerance: 0.1,
+                scale_down_cooldown: std::time::Duration::from_secs(120),
                 horizon: request.horizon.to_std().unwrap_or_default(),
                 signals: Default::default(),
                 events: vec![],

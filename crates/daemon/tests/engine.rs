@@ -41,6 +41,8 @@ fn workload(name: &str, mode: Mode) -> WorkloadConfig {
         safety_buffer: StdDuration::from_secs(30),
         stabilization_window: StdDuration::from_secs(300),
         max_scale_down_fraction: 0.5,
+        tolerance: 0.1,
+        scale_down_cooldown: StdDuration::from_secs(120),
         horizon: StdDuration::from_secs(3600),
         signals: BTreeMap::new(),
         events: vec![],

@@ -6,9 +6,12 @@
 //! 2. Reactive floor: never fewer than the load observed now needs.
 //! 3. A missing forecast or missing observed load never lowers replicas: the current count holds.
 //! 4. Bounds `[min, max]`.
-//! 5. Up at once. Down only to the highest target recommended within the stabilization window
-//!    (a fresh memory counts the current count as recommended now), and by at most
-//!    `max_scale_down_fraction` of the current replicas per decision (at least one pod).
+//! 5. Up at once, by at least `tolerance` of the current replicas. Down only when the target is
+//!    more than `tolerance` below the current count, only to the highest target recommended
+//!    within the stabilization window (a fresh memory counts the current count as recommended
+//!    now), by at most `max_scale_down_fraction` of the current replicas per decision (at least
+//!    one pod), and not within `scale_down_cooldown_secs` of the previous scale-down unless the
+//!    step limit cut that one short.
 //!
 //! No IO, no clock: the same inputs and memory give the same decision.
 
@@ -35,6 +38,21 @@ struct Recommendation {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DecisionMemory {
     recommendations: VecDeque<Recommendation>,
+    /// Whether any decision was recorded: a memory with nothing recent after earlier decisions
+    /// means no higher target was asked for within the window, unlike a fresh memory.
+    #[serde(default)]
+    seen: bool,
+    /// The last decision below the current count (for the cooldown).
+    #[serde(default)]
+    last_scale_down: Option<ScaleDown>,
+}
+
+/// A scale-down decision, as the cooldown needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct ScaleDown {
+    at: DateTime<Utc>,
+    /// Whether the step limit cut it short: then the next decision continues it.
+    cut_short: bool,
 }
 
 impl DecisionMemory {
@@ -50,6 +68,7 @@ impl DecisionMemory {
 
     /// Forgets recommendations at or before `cutoff` and records `replicas` at `at`.
     fn record(&mut self, cutoff: DateTime<Utc>, at: DateTime<Utc>, replicas: u32) {
+        self.seen = true;
         self.recommendations.retain(|r| r.at > cutoff);
         match self.recommendations.back_mut() {
             // Repeated decisions at one instant keep the highest, so a retry cannot erase a need.
@@ -107,6 +126,9 @@ enum Bound {
     MaxReplicas,
     Stabilization { highest_recent: u32 },
     StepLimit,
+    Tolerance,
+    ScaleUpStep,
+    ScaleDownCooldown { last: DateTime<Utc> },
 }
 
 /// The replica target for now, with a one-line explanation.
@@ -158,8 +180,9 @@ pub fn decide(
     let cutoff = now - policy.scale_down_stabilization();
     let highest_recent = match memory.highest_after(cutoff) {
         Some(highest) => highest,
-        // A zero window stabilizes nothing.
-        None if config.scale_down_stabilization_secs == 0 => bounded,
+        // A zero window stabilizes nothing; neither does a window that saw no decision since
+        // the last one (decisions at least a window apart): no higher target was asked for in it.
+        None if config.scale_down_stabilization_secs == 0 || memory.seen => bounded,
         None => {
             // Nothing recent is no evidence that a lower target held: the current count counts
             // as recommended now, so scale-down waits one full window.
@@ -169,19 +192,48 @@ pub fn decide(
     };
     memory.record(cutoff, now, bounded);
     let mut target = bounded;
-    if bounded < current {
+    // The tolerance is a hysteresis band around the current count (the HPA's tolerance, for
+    // the same reason: a few percent is forecast noise, and churn costs more than a spare pod).
+    // Up: at once, and by at least the tolerance, so the next small rise is already covered;
+    // a missing pod costs latency, so no rise is ever held back. Down: only below the band.
+    let band = config.tolerance * f64::from(current);
+    if bounded > current {
+        let one_band_up = (f64::from(current) + band).ceil() as u32;
+        if one_band_up > bounded {
+            target = one_band_up;
+            bound = Bound::ScaleUpStep;
+        }
+    } else if bounded < current {
         let stabilized = current.min(highest_recent.max(bounded));
         if stabilized > bounded {
             bound = Bound::Stabilization { highest_recent };
         }
         target = stabilized;
-        if stabilized < current {
+        // The band applies to where stabilization lands, before the step limit: a step the
+        // limit cut short is part of a larger scale-down, never noise.
+        if stabilized < current && f64::from(current - stabilized) <= band {
+            target = current;
+            bound = Bound::Tolerance;
+        } else if stabilized < current {
             let largest_step = ((f64::from(current) * config.max_scale_down_fraction).floor() as u32).max(1);
             let lowest_allowed = current - largest_step.min(current);
             if stabilized < lowest_allowed {
                 target = lowest_allowed;
                 bound = Bound::StepLimit;
             }
+        }
+    }
+    // A cooldown between scale-downs: a forecast that falls off a peak minute by minute would
+    // otherwise remove a few pods every tick; waiting gives one larger step. A scale-down the
+    // step limit cut short is one step of a larger one and continues at the next decision.
+    if target < current {
+        let cooldown = policy.scale_down_cooldown();
+        match memory.last_scale_down {
+            Some(last) if !last.cut_short && now - last.at < cooldown && now > last.at => {
+                target = current;
+                bound = Bound::ScaleDownCooldown { last: last.at };
+            }
+            _ => memory.last_scale_down = Some(ScaleDown { at: now, cut_short: bound == Bound::StepLimit }),
         }
     }
     let clamped = target.clamp(config.min_replicas, config.max_replicas);
@@ -308,6 +360,13 @@ fn explain(e: &Explained<'_>) -> String {
         Bound::StepLimit => {
             format!("step limit (at most {:.0}% down per step)", config.max_scale_down_fraction * 100.0)
         }
+        Bound::Tolerance => format!("tolerance (within {:.0}% of {})", config.tolerance * 100.0, e.current),
+        Bound::ScaleUpStep => format!("scale-up step (at least {:.0}% up)", config.tolerance * 100.0),
+        Bound::ScaleDownCooldown { last } => format!(
+            "scale-down cooldown (last scale-down at {}, {} s between two)",
+            last.format("%H:%M:%S"),
+            config.scale_down_cooldown_secs
+        ),
     };
     format!("{head}: {}; bound: {bound}", parts.join("; "))
 }
@@ -523,10 +582,53 @@ mod tests {
         let d = decide(Some(&quiet), &state(16, Some(40.0)), &policy, &mut memory, at(300));
         assert_eq!(d.target, 8, "{}", d.explanation);
         assert!(d.explanation.ends_with("bound: step limit (at most 50% down per step)"), "{}", d.explanation);
+        // The step limit cut 16 -> 2 short: the scale-down continues at once, 8 -> 4 -> 2.
         let d = decide(Some(&quiet), &state(8, Some(40.0)), &policy, &mut memory, at(360));
-        assert_eq!(d.target, 4);
+        assert_eq!(d.target, 4, "{}", d.explanation);
         let d = decide(Some(&quiet), &state(4, Some(40.0)), &policy, &mut memory, at(420));
         assert_eq!((d.target, d.direction), (2, ScaleDirection::Down), "{}", d.explanation);
+    }
+
+    #[test]
+    fn small_scale_downs_wait_the_cooldown() {
+        // A forecast falling by 2 pods a minute from 20: stabilization follows it 300 s behind.
+        let policy = policy();
+        let mut memory = DecisionMemory::new();
+        let needs = |pods: u32| surge_at(0, f64::from(pods) * 38.5 - 1.0, f64::from(pods) * 38.5 - 1.0);
+        let mut current = 20;
+        let mut targets = Vec::new();
+        for minute in 0..9 {
+            let wanted = 20 - 2 * minute.min(8);
+            let d = decide(
+                Some(&needs(wanted)),
+                &state(current, Some(40.0)),
+                &policy,
+                &mut memory,
+                at(60 * i64::from(minute)),
+            );
+            targets.push(d.target);
+            if minute == 7 {
+                assert!(
+                    d.explanation
+                        .ends_with("bound: scale-down cooldown (last scale-down at 13:51:00, 120 s between two)"),
+                    "{}",
+                    d.explanation
+                );
+            }
+            current = d.target;
+        }
+        // 300 s: 18 is within 10% of 20; 360 s: down to 16; 420 s: the cooldown holds 16; 480 s: 12.
+        assert_eq!(targets, [20, 20, 20, 20, 20, 20, 16, 16, 12]);
+    }
+
+    #[test]
+    fn a_scale_down_retried_at_the_same_instant_is_not_held() {
+        let policy = policy();
+        let mut memory = DecisionMemory::new();
+        let quiet = surge_at(0, 40.0, 40.0);
+        decide(Some(&quiet), &state(10, Some(40.0)), &policy, &mut memory, at(0));
+        assert_eq!(decide(Some(&quiet), &state(10, Some(40.0)), &policy, &mut memory, at(300)).target, 5);
+        assert_eq!(decide(Some(&quiet), &state(10, Some(40.0)), &policy, &mut memory, at(300)).target, 5);
     }
 
     #[test]
@@ -540,9 +642,45 @@ mod tests {
     }
 
     #[test]
-    fn zero_window_scales_down_at_once_within_the_step_limit() {
+    fn decisions_a_window_apart_still_scale_down() {
+        // Decisions every 300 s with a 300 s window (5-minute data): the previous decision is
+        // never inside the window, which must not read as a fresh memory every time.
+        let policy = policy();
+        let mut memory = DecisionMemory::new();
+        let quiet = surge_at(0, 40.0, 40.0);
+        assert_eq!(decide(Some(&quiet), &state(10, Some(40.0)), &policy, &mut memory, at(0)).target, 10);
+        assert_eq!(decide(Some(&quiet), &state(10, Some(40.0)), &policy, &mut memory, at(300)).target, 5);
+        assert_eq!(decide(Some(&quiet), &state(5, Some(40.0)), &policy, &mut memory, at(600)).target, 3);
+    }
+
+    #[test]
+    fn the_tolerance_is_a_band_up_at_least_by_it_down_only_below_it() {
+        let policy = policy();
+        // 38.5 usable rps per pod: 780 rps needs 21 pods. From 20 that is one pod, less than 10%
+        // of 20 (2 pods): the step is at least the band, to 22.
+        let small_up =
+            decide(Some(&surge_at(0, 780.0, 780.0)), &state(20, None), &policy, &mut DecisionMemory::new(), t0());
+        assert_eq!(small_up.target, 22, "{}", small_up.explanation);
+        assert!(small_up.explanation.ends_with("bound: scale-up step (at least 10% up)"), "{}", small_up.explanation);
+        // A rise larger than the band goes to exactly what the forecast needs.
+        let up = decide(Some(&surge_at(0, 780.0, 780.0)), &state(15, None), &policy, &mut DecisionMemory::new(), t0());
+        assert_eq!(up.target, 21, "{}", up.explanation);
+        // 500 rps needs 13: down by 1 of 14 (7%) is inside the band, down by 3 of 16 is not.
+        let quiet = surge_at(0, 500.0, 500.0);
+        let mut memory = DecisionMemory::new();
+        decide(Some(&quiet), &state(14, Some(500.0)), &policy, &mut memory, at(0));
+        let held = decide(Some(&quiet), &state(14, Some(500.0)), &policy, &mut memory, at(300));
+        assert_eq!(held.target, 14, "{}", held.explanation);
+        assert!(held.explanation.ends_with("bound: tolerance (within 10% of 14)"), "{}", held.explanation);
+        let down = decide(Some(&quiet), &state(16, Some(500.0)), &policy, &mut memory, at(600));
+        assert_eq!(down.target, 13, "{}", down.explanation);
+    }
+
+    #[test]
+    fn zero_window_and_cooldown_scale_down_at_once_within_the_step_limit() {
         let mut config = *policy().config();
         config.scale_down_stabilization_secs = 0;
+        config.scale_down_cooldown_secs = 0;
         let policy = config.build().unwrap();
         let mut memory = DecisionMemory::new();
         let quiet = surge_at(0, 40.0, 40.0);

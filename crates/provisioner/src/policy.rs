@@ -95,6 +95,14 @@ pub struct PolicyConfig {
     /// Largest share of the current replicas removed by one decision, in (0, 1].
     #[serde(default = "default_max_scale_down_fraction")]
     pub max_scale_down_fraction: f64,
+    /// A target within this fraction of the current replicas changes nothing, in [0, 1):
+    /// the Kubernetes HPA's tolerance (0.1), for the same reason (no churn on noise).
+    #[serde(default = "default_tolerance")]
+    pub tolerance: f64,
+    /// Seconds after a scale-down before the next one: a forecast falling off a peak then
+    /// gives one larger step instead of a few pods every tick.
+    #[serde(default = "default_scale_down_cooldown_secs")]
+    pub scale_down_cooldown_secs: u32,
 }
 
 fn default_target_utilization() -> f64 {
@@ -115,11 +123,18 @@ fn default_scale_down_stabilization_secs() -> u32 {
 fn default_max_scale_down_fraction() -> f64 {
     0.5
 }
+fn default_tolerance() -> f64 {
+    0.1
+}
+fn default_scale_down_cooldown_secs() -> u32 {
+    120
+}
 
 impl PolicyConfig {
     /// A config with the given capacity and bounds and the defaults for the rest: 70% target
     /// utilization, 120 s pod startup, 30 s safety buffer, 60 s tick, 300 s scale-down
-    /// stabilization, at most half the replicas removed per decision.
+    /// stabilization, at most half the replicas removed per decision, a 10% tolerance, 120 s
+    /// between two scale-downs.
     pub fn new(capacity: PodCapacity, min_replicas: u32, max_replicas: u32) -> Self {
         Self {
             min_replicas,
@@ -131,6 +146,8 @@ impl PolicyConfig {
             tick_secs: default_tick_secs(),
             scale_down_stabilization_secs: default_scale_down_stabilization_secs(),
             max_scale_down_fraction: default_max_scale_down_fraction(),
+            tolerance: default_tolerance(),
+            scale_down_cooldown_secs: default_scale_down_cooldown_secs(),
         }
     }
 
@@ -163,6 +180,10 @@ impl PolicyConfig {
         let fraction = self.max_scale_down_fraction;
         if !(fraction.is_finite() && fraction > 0.0 && fraction <= 1.0) {
             return invalid("max_scale_down_fraction", format!("must be in (0, 1], got {fraction}"));
+        }
+        let tolerance = self.tolerance;
+        if !(tolerance.is_finite() && (0.0..1.0).contains(&tolerance)) {
+            return invalid("tolerance", format!("must be in [0, 1), got {tolerance}"));
         }
         Ok(Policy { config: self })
     }
@@ -199,6 +220,11 @@ impl Policy {
     /// How long a lower target must hold before replicas go down.
     pub fn scale_down_stabilization(&self) -> Duration {
         Duration::seconds(i64::from(self.config.scale_down_stabilization_secs))
+    }
+
+    /// How long after a scale-down the next one waits.
+    pub fn scale_down_cooldown(&self) -> Duration {
+        Duration::seconds(i64::from(self.config.scale_down_cooldown_secs))
     }
 
     /// Replicas needed for `load_per_step` requests per step of `step_secs` seconds, unbounded.
@@ -271,6 +297,8 @@ mod tests {
                 PolicyConfig { max_scale_down_fraction: 0.0, ..PolicyConfig::new(capacity, 1, 2) },
                 "policy.max_scale_down_fraction",
             ),
+            (PolicyConfig { tolerance: 1.0, ..PolicyConfig::new(capacity, 1, 2) }, "policy.tolerance"),
+            (PolicyConfig { tolerance: f64::NAN, ..PolicyConfig::new(capacity, 1, 2) }, "policy.tolerance"),
         ];
         for (config, field) in cases {
             let err = config.build().unwrap_err().to_string();

@@ -53,6 +53,8 @@ const WORKLOAD_KEYS: &[&str] = &[
     "safety_buffer",
     "stabilization_window",
     "max_scale_down_fraction",
+    "tolerance",
+    "scale_down_cooldown",
     "horizon",
     "signals",
     "events",
@@ -602,6 +604,8 @@ fn workload(p: &mut Problems, path: &str, v: &Value, llm_configured: bool) -> Op
     let safety_buffer = t.duration(p, "safety_buffer").unwrap_or(Duration::from_secs(30));
     let stabilization_window = t.duration(p, "stabilization_window").unwrap_or(Duration::from_secs(300));
     let max_scale_down_fraction = t.number_in(p, "max_scale_down_fraction", 0.0, true, 1.0).unwrap_or(0.25);
+    let tolerance = t.number_in(p, "tolerance", 0.0, false, 0.99).unwrap_or(0.1);
+    let scale_down_cooldown = t.duration(p, "scale_down_cooldown").unwrap_or(Duration::from_secs(120));
     let horizon = t.duration(p, "horizon").unwrap_or(Duration::from_secs(3600));
     let mut signals = BTreeMap::new();
     if let Some(v) = t.get("signals")
@@ -638,6 +642,8 @@ fn workload(p: &mut Problems, path: &str, v: &Value, llm_configured: bool) -> Op
         safety_buffer,
         stabilization_window,
         max_scale_down_fraction,
+        tolerance,
+        scale_down_cooldown,
         horizon,
         signals,
         events,

@@ -286,6 +286,10 @@ pub struct WorkloadConfig {
     pub stabilization_window: Duration,
     /// Largest fraction of replicas removed in one step (default 0.25).
     pub max_scale_down_fraction: f64,
+    /// A target within this fraction of the current replicas changes nothing (default 0.1).
+    pub tolerance: f64,
+    /// Time after a scale-down before the next one (default 2 min).
+    pub scale_down_cooldown: Duration,
     /// How far ahead to forecast (default 60 min).
     pub horizon: Duration,
     /// PromQL per signal name (`request_rate`, `cpu`, ...) replacing the defaults.

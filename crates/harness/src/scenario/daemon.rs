@@ -50,6 +50,8 @@ pub(crate) struct DaemonPlan {
     pub tick_s: u64,
     /// Scale-down stabilization window, scenario seconds.
     pub stabilization_s: u64,
+    /// Time between two scale-downs, scenario seconds.
+    pub scale_down_cooldown_s: u64,
     /// Fewest and most replicas.
     pub replicas: (u32, u32),
     /// The seed history (CSV).
@@ -83,6 +85,7 @@ impl DaemonPlan {
             "startup": format!("{}s", self.startup_s),
             "safety_buffer": format!("{}s", self.safety_buffer_s),
             "stabilization_window": format!("{}s", self.stabilization_s),
+            "scale_down_cooldown": format!("{}s", self.scale_down_cooldown_s),
             "horizon": "60m",
             "events": [self.calendar_file.display().to_string()],
             "history_file": self.history_file.display().to_string(),
@@ -327,6 +330,7 @@ mod tests {
             safety_buffer_s: 70,
             tick_s: 30,
             stabilization_s: 300,
+            scale_down_cooldown_s: 120,
             replicas: (2, 40),
             history_file: dir.join("history.csv"),
             calendar_file: dir.join("past-events.yaml"),

@@ -532,6 +532,7 @@ async fn run_policy(
                 safety_buffer_s: planned_safety_buffer_s(policy),
                 tick_s: timeline.daemon_tick_s,
                 stabilization_s: timeline.stabilization_s,
+                scale_down_cooldown_s: timeline.scale_down_cooldown_s,
                 replicas: (DAEMON_MIN_REPLICAS.min(baseline), max_replicas),
                 history_file,
                 calendar_file,

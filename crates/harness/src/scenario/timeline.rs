@@ -46,6 +46,9 @@ pub struct Timeline {
     pub daemon_tick_s: u64,
     /// Scale-down stabilization window of the daemon and of the HPA.
     pub stabilization_s: u64,
+    /// The daemon's time between two scale-downs (its default of 2 min, shortened with the
+    /// window on the short timeline: two ticks).
+    pub scale_down_cooldown_s: u64,
     /// Replicas must be back at the baseline this long after the surge ends (the check's limit).
     pub scale_down_limit_s: f64,
 }
@@ -63,6 +66,7 @@ impl Timeline {
                 ramp_s: 60.0,
                 daemon_tick_s: 30,
                 stabilization_s: 300,
+                scale_down_cooldown_s: 120,
                 scale_down_limit_s: 15.0 * 60.0,
             },
             TimelineKind::Short => Self {
@@ -74,6 +78,7 @@ impl Timeline {
                 ramp_s: 60.0,
                 daemon_tick_s: 15,
                 stabilization_s: 60,
+                scale_down_cooldown_s: 30,
                 scale_down_limit_s: 5.0 * 60.0,
             },
         }
