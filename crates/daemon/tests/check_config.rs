@@ -81,7 +81,7 @@ llm: { endpoint: "ftp://x" }
 workloads:
   - { namespace: Shop, name: web, max_replicas: 3, min_replicas: 5, capacity_per_pod: -1, predictor: llm,
       startup: soon, signals: { qps: "x" }, events: [1] }
-  - { namespace: shop, name: web, max_replicas: 3, capacity_per_pod: auto }
+  - { namespace: shop, name: web, max_replicas: 3, capacity_per_pod: auto, tolerance: 1.5, scale_down_cooldown: soon }
   - { namespace: shop, name: web, max_replicas: 3, capacity_per_pod: auto }
 "#,
     )
@@ -106,6 +106,8 @@ workloads:
         "workloads[0].startup",
         "workloads[0].signals.qps",
         "workloads[0].events[0]",
+        "workloads[1].tolerance",
+        "workloads[1].scale_down_cooldown",
         "workloads[2]",
     ] {
         assert!(fields.contains(&field), "{field} not reported; got {problems:#?}");
