@@ -117,6 +117,12 @@ pub async fn forecast(request: &OfflineRequest, clock: SharedClock) -> Result<Of
             None
         }
     };
+    // As in the run loop: the fitted model's table is the measured one re-calibrated against
+    // its own baseline.
+    let uplift = match &model {
+        Some(model) if !model.uplift().kinds.is_empty() => model.uplift().clone(),
+        _ => uplift,
+    };
     let deadline = std::time::Duration::from_secs(60);
     let event_aware = build_predictor(PredictorKind::StatisticalEvents, model.as_ref(), None, &uplift, deadline);
     let predictor = match &request.llm {

@@ -20,7 +20,7 @@ use chrono::{DateTime, Duration, Utc};
 use clap::Parser;
 use prescale_collector::{CsvHistory, EventCalendar};
 use prescale_features::{UpliftConfig, uplift_table};
-use prescale_predictor::{EventAware, FitConfig, PredictRequest, Predictor, fit};
+use prescale_predictor::{FitConfig, PredictRequest, Predictor, fit};
 
 /// Fit prescale's statistical model on a trace and forecast the next hour.
 #[derive(Debug, Parser)]
@@ -64,8 +64,10 @@ async fn main() -> anyhow::Result<()> {
     let table = uplift_table(&history, &events, &UpliftConfig::default()).context("measuring event uplifts")?;
     let model = Arc::new(fit(&history, &events, &table, &FitConfig::default()).context("fitting the model")?);
     let fit_secs = started.elapsed().as_secs_f64();
-    let predictor = EventAware::new(model.clone(), table.clone());
-    let request = PredictRequest { history, events, uplift: table, at, horizon_steps: args.horizon_minutes };
+    // The model's calibrated uplift table, shapes and spreads, as the daemon uses them.
+    let predictor = model.event_aware();
+    let request =
+        PredictRequest { history, events, uplift: model.uplift().clone(), at, horizon_steps: args.horizon_minutes };
     let forecast = predictor.predict(&request).await.context("forecasting")?;
 
     println!("{}: fitted on {} .. {at} in {fit_secs:.1} s", args.trace.display(), trace.start());

@@ -30,7 +30,7 @@ use prescale_collector::{Aggregate, CsvHistory, EventCalendar};
 use prescale_core::{Forecast, ScheduledEvent, SharedClock, SystemClock, TimeSeries};
 use prescale_features::{UpliftConfig, uplift_table};
 use prescale_predictor::llm::{LlmConfig, LlmPredictor, LlmStats};
-use prescale_predictor::{EventAware, FitConfig, PredictRequest, Predictor, fit};
+use prescale_predictor::{FitConfig, PredictRequest, Predictor, fit};
 
 /// Forecast World Cup 1998 traffic around a match with an LLM (any OpenAI-compatible endpoint).
 #[derive(Debug, Parser)]
@@ -123,9 +123,12 @@ async fn main() -> anyhow::Result<()> {
     let history = trace.before(at);
     let fitting = Instant::now();
     let table = uplift_table(&history, &events, &UpliftConfig::default()).context("learning event uplifts")?;
-    let model: Arc<dyn Predictor> =
-        Arc::new(fit(&history, &events, &table, &FitConfig::default()).context("fitting the baseline")?);
-    let event_aware: Arc<dyn Predictor> = Arc::new(EventAware::new(model.clone(), table.clone()));
+    let fitted = Arc::new(fit(&history, &events, &table, &FitConfig::default()).context("fitting the baseline")?);
+    // The model's table is the measured one re-calibrated against its own baseline, with the
+    // learned shapes and spreads: what the daemon and the backtests use.
+    let event_aware: Arc<dyn Predictor> = Arc::new(fitted.event_aware());
+    let table = fitted.uplift().clone();
+    let model: Arc<dyn Predictor> = fitted;
     let fit_secs = fitting.elapsed().as_secs_f64();
 
     println!("World Cup 1998 web site, requests per {} min", step.num_minutes());
