@@ -368,15 +368,25 @@ pub fn build_predictor(
         (PredictorKind::Statistical, _) => baseline,
         (PredictorKind::Llm, Some(llm)) => llm.clone(),
         // Until an LLM predictor is built (no fit yet), the event-aware predictor answers.
-        (PredictorKind::StatisticalEvents | PredictorKind::Llm, _) => match model {
+        (PredictorKind::StatisticalEvents | PredictorKind::Llm, _) => {
+            let event_aware = EventAware::new(baseline, uplift.clone());
             // With a model, its learned event shapes and spreads apply too, as in `Model::event_aware`.
-            Some(model) => Arc::new(
-                EventAware::new(baseline, uplift.clone())
-                    .with_shapes(model.event_shapes().clone())
-                    .with_spreads(model.event_spreads().clone()),
-            ),
-            None => Arc::new(EventAware::new(baseline, uplift.clone())),
-        },
+            Arc::new(match model {
+                Some(model) => {
+                    event_aware.with_shapes(model.event_shapes().clone()).with_spreads(model.event_spreads().clone())
+                }
+                None => event_aware,
+            })
+        }
+    }
+}
+
+/// The uplift table forecasts apply: the fitted model's (the measured table re-calibrated
+/// against its own baseline, what the backtests score) when it has one, else `measured`.
+pub(crate) fn applied_uplift(model: Option<&Model>, measured: UpliftTable) -> UpliftTable {
+    match model {
+        Some(model) if !model.uplift().kinds.is_empty() => model.uplift().clone(),
+        _ => measured,
     }
 }
 
@@ -505,11 +515,7 @@ impl Runtime {
             Ok(model) => {
                 let model = Arc::new(model);
                 tracing::info!(workload = %self.workload(), rel_mae = ?model.rel_mae(), "model fitted");
-                // The model's table is the measured one re-calibrated against its own baseline:
-                // the uplift the forecast must apply, and what the backtests score.
-                if !model.uplift().kinds.is_empty() {
-                    self.uplift = model.uplift().clone();
-                }
+                self.uplift = applied_uplift(Some(&model), std::mem::take(&mut self.uplift));
                 let llm = self.build_llm(&model, settings, state);
                 // A new LLM predictor counts its tokens from zero.
                 self.llm_tokens_seen = (0, 0);

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::DaemonError;
 use crate::config::{LlmSettings, Mode, PredictorKind, Setting, WorkloadConfig};
-use crate::engine::{build_predictor, llm_config, policy_for};
+use crate::engine::{applied_uplift, build_predictor, llm_config, policy_for};
 
 /// What to forecast.
 #[derive(Debug, Clone)]
@@ -117,12 +117,7 @@ pub async fn forecast(request: &OfflineRequest, clock: SharedClock) -> Result<Of
             None
         }
     };
-    // As in the run loop: the fitted model's table is the measured one re-calibrated against
-    // its own baseline.
-    let uplift = match &model {
-        Some(model) if !model.uplift().kinds.is_empty() => model.uplift().clone(),
-        _ => uplift,
-    };
+    let uplift = applied_uplift(model.as_deref(), uplift);
     let deadline = std::time::Duration::from_secs(60);
     let event_aware = build_predictor(PredictorKind::StatisticalEvents, model.as_ref(), None, &uplift, deadline);
     let predictor = match &request.llm {

@@ -218,6 +218,19 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// The grid of 5-minute `history` with the windows of `events` masked, and a baseline of
+    /// the daily profile of the last 3 days with a level that follows at once, no damping.
+    fn daily_baseline(history: &TimeSeries, events: &[ScheduledEvent], table: &UpliftTable) -> (Grid, BaselineParams) {
+        let masks = mask_windows(events, &[table], 300, Duration::minutes(30), Duration::hours(1));
+        let grid = Grid::build(history, history.len(), 300, &masks, 0);
+        let params = BaselineParams {
+            profile: ProfileParams { grouping: DayGrouping::AllDays, days: 3, half_window: 0 },
+            alpha: 1.0,
+            phi: 1.0,
+        };
+        (grid, params)
+    }
+
     fn event(id: &str, start: &str, end: &str) -> ScheduledEvent {
         ScheduledEvent {
             id: id.into(),
@@ -249,14 +262,7 @@ mod tests {
         let mut table = UpliftTable { step_secs: 300, ..UpliftTable::default() };
         table.kinds.insert("match".into(), KindUplift::from_observations(vec![observation]).unwrap());
         let events = vec![match_day];
-        let masks = mask_windows(&events, &[&table], 300, Duration::minutes(30), Duration::hours(1));
-        let grid = Grid::build(&history, history.len(), 300, &masks, 0);
-        // Daily profile of the last 3 days, a level that follows at once, no damping.
-        let params = BaselineParams {
-            profile: ProfileParams { grouping: DayGrouping::AllDays, days: 3, half_window: 0 },
-            alpha: 1.0,
-            phi: 1.0,
-        };
+        let (grid, params) = daily_baseline(&history, &events, &table);
         let learned = calibrate(&history, &grid, params, &events, &table, Duration::minutes(30));
         let (calibrated, shapes) = (&learned.table, &learned.shapes);
         let m = calibrated.get("match").unwrap();
@@ -295,13 +301,7 @@ mod tests {
         let history = TimeSeries::from_values(t("2026-01-01T00:00:00Z"), Duration::minutes(5), values).unwrap();
         let mut table = UpliftTable { step_secs: 300, ..UpliftTable::default() };
         table.kinds.insert("match".into(), KindUplift::from_observations(observations).unwrap());
-        let masks = mask_windows(&events, &[&table], 300, Duration::minutes(30), Duration::hours(1));
-        let grid = Grid::build(&history, history.len(), 300, &masks, 0);
-        let params = BaselineParams {
-            profile: ProfileParams { grouping: DayGrouping::AllDays, days: 3, half_window: 0 },
-            alpha: 1.0,
-            phi: 1.0,
-        };
+        let (grid, params) = daily_baseline(&history, &events, &table);
         let learned = calibrate(&history, &grid, params, &events, &table, Duration::minutes(30));
         // Mean over the window: (18 x 2 + 6 x 4) / 24 = 2.5.
         assert!((learned.table.get("match").unwrap().median_uplift - 2.5).abs() < 1e-9);
