@@ -287,9 +287,13 @@ struct LevelSpread {
 impl LevelSpread {
     /// The ratio for a forecast of `value` per step, `lead` buckets ahead; `None` when empty.
     fn ratio(&self, value: f64, lead: usize) -> Option<f64> {
-        let band = self.edges.iter().position(|edge| value < *edge).unwrap_or(self.edges.len());
-        let row = self.ratios.get(band)?;
+        let row = self.ratios.get(Self::band(&self.edges, value))?;
         row.get(lead.min(row.len().checked_sub(1)?)).copied()
+    }
+
+    /// The band of `value` among `edges`: an edge belongs to the band above it.
+    fn band(edges: &[f64], value: f64) -> usize {
+        edges.iter().position(|edge| value < *edge).unwrap_or(edges.len())
     }
 
     fn check(&self) -> Result<(), String> {
@@ -346,7 +350,6 @@ fn residual_quantiles(history: &TimeSeries, grid: &Grid, params: BaselineParams)
     if edges.len() + 1 != LEVEL_BANDS {
         return (overall, LevelSpread::default());
     }
-    let band_of = |f: f64| edges.iter().position(|edge| f < *edge).unwrap_or(edges.len());
     let ratios = (0..LEVEL_BANDS)
         .map(|band| {
             let per_lead = pairs
@@ -354,7 +357,7 @@ fn residual_quantiles(history: &TimeSeries, grid: &Grid, params: BaselineParams)
                 .zip(&overall_q)
                 .map(|(p, all)| {
                     let mut in_band: Vec<f64> =
-                        p.iter().filter(|(f, _)| band_of(*f) == band).map(|(_, r)| *r).collect();
+                        p.iter().filter(|(f, _)| LevelSpread::band(&edges, *f) == band).map(|(_, r)| *r).collect();
                     if in_band.len() >= MIN_BAND_SAMPLES { quantile(&mut in_band, 0.9) } else { *all }
                 })
                 .collect();
